@@ -1,0 +1,171 @@
+"""The helper process: the far end of a :class:`ipcns.linux.kernel.LinuxTask`.
+
+A helper is single-threaded and does one request at a time, in its own
+process, so a ``setns`` or ``unshare`` it makes never touches the caller.
+
+Process tree::
+
+    caller ── root helper (own process group, child subreaper)
+                 ├── task        (kernel.spawn())
+                 │     └── task  (task.fork(flags): clone3 with those flags)
+                 └── task
+
+The root helper only forks.  When the caller's end of its socket closes
+(``kernel.close()``, or the caller dies, even by SIGKILL: the kernel closes
+its descriptors), the root helper kills its whole process group, so every
+task dies with the caller, also one blocked in msgrcv or semop.  A task
+whose own socket closes just exits.  Orphaned tasks are re-parented to the
+root helper (it is a subreaper), which reaps them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import NoReturn, cast
+
+from .. import abi
+from . import _rpc, syscalls
+from .syscalls import Syscalls
+
+#: Requests a helper takes besides the Syscalls methods.
+_EXTRA = frozenset({"fork", "exit", "mount", "snapshot", "adopt_fd", "getpid"})
+_METHODS = frozenset(
+    name for name in dir(Syscalls) if not name.startswith("_") and callable(getattr(Syscalls, name))
+)
+
+
+class _Exit(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Server:
+    """Serve requests on ``sock`` until it closes."""
+
+    def __init__(self, sock: socket.socket, root: bool = False) -> None:
+        self.sock = sock
+        self.root = root
+        self.sys = Syscalls()
+        #: Descriptors to close once the answer has gone (slow to close).
+        self.later: list[int] = []
+
+    def serve(self) -> NoReturn:
+        """Loop until the caller's end closes; never returns."""
+        while True:
+            try:
+                msg, fds = _rpc.recv(self.sock)
+            except (EOFError, OSError):
+                self._gone()
+            self._reap()
+            out_fds: list[int] = []
+            exit_status: int | None = None
+            try:
+                op, args = cast(tuple[str, tuple[object, ...]], msg)
+                result, out_fds = self._dispatch(op, args, fds)
+                reply: tuple[object, ...] = ("ok", result)
+            except _Exit as done:
+                exit_status = done.status
+                reply = ("ok", None)
+            except OSError as err:
+                reply = ("oserror", err.errno, err.strerror, err.filename)
+            except Exception as err:
+                reply = ("error", f"{type(err).__name__}: {err}")
+            try:
+                _rpc.send(self.sock, reply, out_fds)
+            except OSError:
+                self._gone()
+            finally:
+                for fd in out_fds + self.later:
+                    os.close(fd)
+                self.later.clear()
+            if exit_status is not None:
+                os._exit(exit_status)
+
+    def _gone(self) -> NoReturn:
+        if self.root and os.getpgid(0) == os.getpid():
+            # Take every task down with us: they are in our process group
+            # (checked: never the caller's group).
+            os.killpg(0, signal.SIGKILL)
+        os._exit(0)
+
+    @staticmethod
+    def _reap() -> None:
+        while True:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    def _dispatch(self, op: str, args: tuple[object, ...],
+                  fds: list[int]) -> tuple[object, list[int]]:
+        if op in _METHODS:
+            method: Callable[..., object] = getattr(self.sys, op)
+            return method(*args), []
+        if op not in _EXTRA:
+            raise ValueError(f"unknown request {op!r}")
+        if op == "fork":
+            return self._fork(int(args[0]))  # type: ignore[call-overload]
+        if op == "exit":
+            raise _Exit(int(args[0]))  # type: ignore[call-overload]
+        if op == "getpid":
+            return os.getpid(), []
+        if op == "adopt_fd":
+            return fds[0], []
+        if op == "mount":
+            syscalls.mount(*args)  # type: ignore[arg-type]
+            return None, []
+        if op == "snapshot":
+            from ._inventory import hop
+            return hop(self.sys, args[0], self.later), []  # type: ignore[arg-type]
+        raise ValueError(f"unknown request {op!r}")
+
+    def _fork(self, flags: int) -> tuple[object, list[int]]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = syscalls.clone3(flags, abi.SIGCHLD)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            try:
+                self.sock.close()
+                ours.close()
+                Server(theirs).serve()
+            finally:
+                os._exit(0)
+        theirs.close()
+        return pid, [ours.detach()]
+
+
+def start_root_in_child(sock: socket.socket) -> NoReturn:
+    """Become the root helper, in a process just forked from the caller."""
+    try:
+        fd = sock.fileno()
+        os.closerange(3, fd)
+        os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        syscalls.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
+        Server(sock, root=True).serve()
+    finally:
+        os._exit(0)
+
+
+def main(argv: list[str]) -> NoReturn:
+    """``python -m ipcns.linux._helper FD``: the root helper, started by exec
+    (used when the caller has threads, where fork is unsafe)."""
+    sock = socket.socket(fileno=int(argv[1]))
+    start_root_in_child(sock)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

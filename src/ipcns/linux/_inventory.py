@@ -1,0 +1,122 @@
+"""Inventory inside a helper: hop through namespaces with setns.
+
+One helper visits every namespace in turn (setns costs microseconds; a fork
+and exec per namespace costs milliseconds).  After joining a namespace:
+
+* POSIX queues are listed through a detached mqueue mount (fsopen/fsmount):
+  the superblock is the namespace's own and nothing is mounted anywhere.
+* The sysctls that no system call reports are read through a detached,
+  fresh procfs mount.  The host's /proc/sys keeps one cached dentry per
+  namespace for each ipc sysctl, all in one hash chain that every lookup
+  walks, so reading them there costs time proportional to the number of
+  namespaces ever read (measured: 25 us a file at 200 namespaces, 230 us at
+  1000).  A fresh procfs has chains of one.
+
+Tearing a detached mount down waits for an RCU grace period (about 60 us
+each), so the descriptors are closed after the answer has been sent.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import abi
+from .._procfs import parse_queue_file
+from .._types import PosixQueue, Snapshot
+from ..inventory import collect
+from . import syscalls
+from .syscalls import Syscalls
+
+
+def list_queues(sys: Syscalls, later: list[int] | None = None) -> list[PosixQueue]:
+    """The POSIX queues of the current IPC namespace.  Raises OSError
+    (EPERM without CAP_SYS_ADMIN over the namespace's user namespace).
+
+    With ``later``, the mount's descriptor is appended to it for the caller
+    to close, instead of being closed here.
+    """
+    mnt = syscalls.fsmount_mqueue()
+    try:
+        found = []
+        for name in sorted(os.listdir(mnt)):
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=mnt)
+            except FileNotFoundError:
+                continue  # unlinked since the listing
+            try:
+                st = os.fstat(fd)
+                fields = parse_queue_file(os.read(fd, 256))
+                attr = sys.mq_getattr(fd)
+            finally:
+                os.close(fd)
+            found.append(PosixQueue(
+                name="/" + name,
+                mode=st.st_mode & 0o7777,
+                uid=st.st_uid,
+                gid=st.st_gid,
+                qsize=fields.get("QSIZE", 0),
+                messages=attr.curmsgs,
+                maxmsg=attr.maxmsg,
+                msgsize=attr.msgsize,
+                notify=fields.get("NOTIFY", 0),
+                signo=fields.get("SIGNO", 0),
+                notify_pid=fields.get("NOTIFY_PID", 0),
+                ctime=int(st.st_ctime),
+            ))
+        return found
+    finally:
+        if later is None:
+            os.close(mnt)
+        else:
+            later.append(mnt)
+
+
+class FreshSysctls:
+    """Reads sysctls through a procfs mount of its own (see the module
+    docstring); the mount's descriptor goes to ``later``."""
+
+    def __init__(self, later: list[int]) -> None:
+        self.later = later
+        self.root: int | None = None
+
+    def __call__(self, path: str) -> bytes:
+        if self.root is None:
+            try:
+                self.root = syscalls.fsmount("proc")
+            except OSError:
+                self.root = -1  # not allowed to mount: use the host's /proc
+            else:
+                self.later.append(self.root)
+        if self.root < 0:
+            with open("/proc/sys/" + path, "rb") as f:
+                return f.read()
+        fd = os.open("sys/" + path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.root)
+        try:
+            return os.read(fd, 256)
+        finally:
+            os.close(fd)
+
+
+def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
+        ) -> list[Snapshot | OSError]:
+    """A Snapshot of each namespace ``(path, inode)``, in order; an OSError in
+    place of one that could not be read (ESTALE when ``path`` no longer
+    names that namespace).  Descriptors to close go to ``later``."""
+    here = sys.ns_inode()
+    out: list[Snapshot | OSError] = []
+    for path, inode in refs:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if os.fstat(fd).st_ino != inode:
+                    out.append(OSError(116, f"{path} is no longer ipc:[{inode}]"))
+                    continue
+                if inode != here:
+                    sys.setns(fd, abi.CLONE_NEWIPC)
+                    here = inode
+            finally:
+                os.close(fd)
+            out.append(collect(sys, lambda: list_queues(sys, later), FreshSysctls(later)))
+        except OSError as err:
+            out.append(OSError(err.errno, f"{path}: {err.strerror}"))
+    return out

@@ -1,0 +1,192 @@
+"""Find every IPC namespace on the host, and who holds each.
+
+A namespace lives while something references it (SEMANTICS.md N37); three
+kinds of reference can be seen from user space, and each is searched:
+
+* processes and threads: ``/proc/PID/ns/ipc`` and, for threads that went
+  elsewhere, ``/proc/PID/task/TID/ns/ipc``;
+* nsfs bind mounts (``ip netns``-style names, ``unshare --ipc=FILE``): the
+  ``nsfs`` lines of ``/proc/PID/mountinfo``, read once per mount namespace,
+  so mounts that only another mount namespace sees are found too;
+* open descriptors of nsfs files: ``/proc/PID/fd/N``.
+
+What cannot be seen (a namespace kept alive only by an shm attachment of a
+process that has since moved on, or an open /proc/sysvipc file) is not
+reported; the lsns(8) of util-linux sees less still.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from .. import abi
+from .._types import Container, Holder, NamespaceInfo, Process
+from .containers import container_of
+
+RUN_DIR = "/run/ipcns"
+_NS_LINK = re.compile(r"ipc:\[(\d+)\]$")
+
+
+def _ns_of(path: str) -> int | None:
+    try:
+        m = _NS_LINK.match(os.readlink(path))
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+def _unescape(path: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+@dataclass
+class _Found:
+    inode: int
+    processes: list[Process] = field(default_factory=list)
+    holders: list[Holder] = field(default_factory=list)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _comm(pid: int) -> str:
+    return _read(f"/proc/{pid}/comm").rstrip("\n")
+
+
+def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True) -> dict[int, _Found]:
+    """Every IPC namespace reachable from /proc, by inode."""
+    found: dict[int, _Found] = {}
+    seen_mnt: set[int] = set()
+    own_mnt = os.stat("/proc/self/ns/mnt").st_ino
+
+    def at(inode: int) -> _Found:
+        entry = found.get(inode)
+        if entry is None:
+            entry = found[inode] = _Found(inode)
+        return entry
+
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        inode = _ns_of(f"/proc/{pid}/ns/ipc")
+        if inode is None:
+            continue  # gone, a zombie, or not ours to look at
+        comm = _comm(pid)
+        at(inode).processes.append(Process(pid, comm))
+        if threads:
+            try:
+                tids = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                tids = []
+            if len(tids) > 1:
+                for tid_name in tids:
+                    tid = int(tid_name)
+                    t_inode = _ns_of(f"/proc/{pid}/task/{tid}/ns/ipc")
+                    if tid != pid and t_inode is not None and t_inode != inode:
+                        at(t_inode).processes.append(Process(pid, comm, tid))
+        if fds:
+            try:
+                fd_names = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                fd_names = []
+            for fd_name in fd_names:
+                fd_path = f"/proc/{pid}/fd/{fd_name}"
+                fd_inode = _ns_of(fd_path)
+                if fd_inode is not None:
+                    at(fd_inode).holders.append(Holder("fd", fd_path, pid, int(fd_name)))
+        if mounts:
+            try:
+                mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+            except OSError:
+                continue
+            if mnt in seen_mnt:
+                continue
+            seen_mnt.add(mnt)
+            prefix = "" if mnt == own_mnt else f"/proc/{pid}/root"
+            for line in _read(f"/proc/{pid}/mountinfo").splitlines():
+                parts = line.split(" - ", 1)
+                if len(parts) != 2 or not parts[1].startswith("nsfs "):
+                    continue
+                cols = parts[0].split()
+                m = _NS_LINK.match(cols[3])
+                if m:
+                    path = prefix + _unescape(cols[4])
+                    at(int(m.group(1))).holders.append(Holder("mount", path, pid))
+    return found
+
+
+def owner_of(path: str) -> tuple[int | None, int | None]:
+    """(inode, owner uid) of the user namespace that owns the IPC namespace
+    at ``path``; (None, None) when it cannot be asked."""
+    from . import syscalls
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None, None
+    try:
+        user_fd = syscalls.Syscalls().ns_ioctl(fd, abi.NS_GET_USERNS)
+    except OSError:
+        return None, None
+    finally:
+        os.close(fd)
+    try:
+        inode = os.fstat(user_fd).st_ino
+        try:
+            uid: int | None = syscalls.Syscalls().ns_ioctl(user_fd, abi.NS_GET_OWNER_UID)
+        except OSError:
+            uid = None
+        return inode, uid
+    finally:
+        os.close(user_fd)
+
+
+def best_ref(entry: _Found) -> str | None:
+    """The path that opens this namespace most durably: a bind mount (a
+    name first), then a member process, then a held descriptor."""
+    mounts = [h.path for h in entry.holders if h.how == "mount"]
+    named = [p for p in mounts if os.path.dirname(p) == RUN_DIR]
+    if named or mounts:
+        return (named or mounts)[0]
+    for proc in entry.processes:
+        if proc.tid and proc.tid != proc.pid:
+            return f"/proc/{proc.pid}/task/{proc.tid}/ns/ipc"
+        return f"/proc/{proc.pid}/ns/ipc"
+    for holder in entry.holders:
+        return holder.path
+    return None
+
+
+def host_inode() -> int | None:
+    """The host's IPC namespace (kernel threads always live there: kthreadd
+    is PID 2), when it can be read."""
+    return _ns_of("/proc/2/ns/ipc") or _ns_of("/proc/1/ns/ipc")
+
+
+def describe(entry: _Found, containers: bool = True, owner: bool = True) -> NamespaceInfo:
+    """A NamespaceInfo for one scanned namespace."""
+    ref = best_ref(entry)
+    owner_ns, owner_uid = owner_of(ref) if (owner and ref) else (None, None)
+    found: list[Container] = []
+    if containers:
+        for proc in entry.processes:
+            c = container_of(_read(f"/proc/{proc.pid}/cgroup"))
+            if c is not None and c not in found:
+                found.append(c)
+    return NamespaceInfo(
+        inode=entry.inode,
+        processes=tuple(sorted(entry.processes, key=lambda p: (p.pid, p.tid))),
+        holders=tuple(entry.holders),
+        owner_userns=owner_ns,
+        owner_uid=owner_uid,
+        containers=tuple(found),
+    )
