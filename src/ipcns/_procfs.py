@@ -9,9 +9,10 @@ the way ``ipcs`` prints them in hex.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from ._types import (
+    LIMIT_SYSCTLS,
     Limits,
     MessageQueue,
     MsgInfo,
@@ -39,46 +40,53 @@ def signed_key(key: int) -> int:
     return key - (1 << 32) if key >= 1 << 31 else key
 
 
-def _rows(text: bytes) -> Iterator[dict[str, int]]:
-    lines = text.splitlines()
-    if not lines:
-        return
-    header = [_RENAME.get(h, h) for h in lines[0].decode().split()]
-    for line in lines[1:]:
-        values = line.split()
-        if len(values) != len(header):
-            continue
-        row = {name: int(v, 8) if name == "mode" else int(v)
-               for name, v in zip(header, values, strict=True)}
-        row["key"] = unsigned_key(row["key"])
-        yield row
+def _parse(text: bytes, fields: tuple[str, ...]) -> list[list[int]]:
+    """Rows of a /proc/sysvipc file as ints, in the order of ``fields``.
 
-
-_MSG_FIELDS = ("key", "id", "mode", "bytes", "messages", "lspid", "lrpid", "uid", "gid",
-               "cuid", "cgid", "stime", "rtime", "ctime")
-_SEM_FIELDS = ("key", "id", "mode", "nsems", "uid", "gid", "cuid", "cgid", "otime", "ctime")
-_SHM_FIELDS = ("key", "id", "mode", "size", "cpid", "lpid", "nattch", "uid", "gid", "cuid",
-               "cgid", "atime", "dtime", "ctime", "rss", "swap")
+    The kernel prints the columns in the order of the result types' fields;
+    when the header says so, the whole table is converted in one pass.
+    """
+    head, _, body = text.partition(b"\n")
+    header = [_RENAME.get(h, h) for h in head.decode().split()]
+    if not header:
+        return []
+    tokens = body.split()
+    width = len(header)
+    if len(tokens) % width:
+        tokens = [t for line in body.splitlines() if len(c := line.split()) == width for t in c]
+    mode_at = header.index("mode")
+    if tuple(header) == fields:
+        values = list(map(int, tokens))
+        rows = [values[i:i + width] for i in range(0, len(values), width)]
+        for i, row in enumerate(rows):
+            row[0] &= 0xFFFFFFFF  # key: printed signed, reported unsigned
+            row[mode_at] = int(tokens[i * width + mode_at], 8)
+        return rows
+    # Another kernel's columns: pick by name, 0 for a column it lacks.
+    where = [header.index(name) if name in header else -1 for name in fields]
+    out = []
+    for start in range(0, len(tokens), width):
+        cols = tokens[start:start + width]
+        row = [int(cols[i]) if i >= 0 else 0 for i in where]
+        row[0] &= 0xFFFFFFFF
+        row[fields.index("mode")] = int(cols[mode_at], 8)
+        out.append(row)
+    return out
 
 
 def parse_msg(text: bytes) -> list[MessageQueue]:
     """The message queues of a /proc/sysvipc/msg text."""
-    return [MessageQueue(**row) for row in _pick(text, _MSG_FIELDS)]
+    return [MessageQueue(*row) for row in _parse(text, MessageQueue._fields)]
 
 
 def parse_sem(text: bytes) -> list[SemaphoreSet]:
     """The semaphore sets of a /proc/sysvipc/sem text."""
-    return [SemaphoreSet(**row) for row in _pick(text, _SEM_FIELDS)]
+    return [SemaphoreSet(*row) for row in _parse(text, SemaphoreSet._fields)]
 
 
 def parse_shm(text: bytes) -> list[SharedMemory]:
     """The segments of a /proc/sysvipc/shm text."""
-    return [SharedMemory(**row) for row in _pick(text, _SHM_FIELDS)]
-
-
-def _pick(text: bytes, wanted: tuple[str, ...]) -> Iterator[dict[str, int]]:
-    for row in _rows(text):
-        yield {name: row.get(name, 0) for name in wanted}
+    return [SharedMemory(*row) for row in _parse(text, SharedMemory._fields)]
 
 
 def parse_queue_file(text: bytes) -> dict[str, int]:
@@ -98,7 +106,7 @@ def make_limits(msg: MsgInfo, sem: SemInfo, shm: ShmLimitsInfo,
     """A Limits from the three IPC_INFO answers (which carry the namespace's
     msg, sem and shm sysctls) and ``read(path)`` for the rest; ``path`` is
     relative to /proc/sys (e.g. "fs/mqueue/queues_max")."""
-    values = {name: int(read(Limits.SYSCTLS[name]).split()[0]) for name in SYSCTL_ONLY}
+    values = {name: int(read(LIMIT_SYSCTLS[name]).split()[0]) for name in SYSCTL_ONLY}
     return Limits(
         shmmax=shm.shmmax, shmall=shm.shmall, shmmni=shm.shmmni,
         msgmax=msg.msgmax, msgmnb=msg.msgmnb, msgmni=msg.msgmni,

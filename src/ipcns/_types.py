@@ -8,22 +8,22 @@ Two families live here:
 * what an inventory finds in a namespace (``MessageQueue``, ``SemaphoreSet``,
   ``SharedMemory``, ``PosixQueue``, ``Limits``, ``Usage``, ``Snapshot``).
 
-They are plain frozen dataclasses: comparable, hashable, picklable (the
-Linux backend ships them between processes) and turned into JSON with
-:func:`dataclasses.asdict`.
+Records are named tuples (cheap to make and ship by the thousand,
+``_asdict()`` for JSON; an object's ``.kind`` tells which it is); the few
+composite results are frozen dataclasses.  All compare, hash and pickle
+(the Linux backend ships them between processes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 # --------------------------------------------------------------------------
 # The kernel's structures
 
 
-@dataclass(frozen=True, slots=True)
-class IpcPerm:
+class IpcPerm(NamedTuple):
     """``struct ipc64_perm``: key, owner, creator, mode and sequence."""
 
     key: int
@@ -35,8 +35,7 @@ class IpcPerm:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class MsqidDs:
+class MsqidDs(NamedTuple):
     """``struct msqid64_ds`` as IPC_STAT/MSG_STAT fill it.
 
     ``id`` is what the call returned: 0 for IPC_STAT, the full identifier
@@ -55,8 +54,7 @@ class MsqidDs:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class SemidDs:
+class SemidDs(NamedTuple):
     """``struct semid64_ds`` as IPC_STAT/SEM_STAT fill it (``id`` as in MsqidDs)."""
 
     perm: IpcPerm
@@ -66,8 +64,7 @@ class SemidDs:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ShmidDs:
+class ShmidDs(NamedTuple):
     """``struct shmid64_ds`` as IPC_STAT/SHM_STAT fill it (``id`` as in MsqidDs)."""
 
     perm: IpcPerm
@@ -81,8 +78,7 @@ class ShmidDs:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class MsgInfo:
+class MsgInfo(NamedTuple):
     """``struct msginfo``.
 
     IPC_INFO fills it with limits; MSG_INFO puts usage in three fields:
@@ -102,8 +98,7 @@ class MsgInfo:
     max_index: int
 
 
-@dataclass(frozen=True, slots=True)
-class SemInfo:
+class SemInfo(NamedTuple):
     """``struct seminfo``; SEM_INFO puts sets in use in ``semusz`` and
     semaphores in use (used_sems) in ``semaem``."""
 
@@ -120,8 +115,7 @@ class SemInfo:
     max_index: int
 
 
-@dataclass(frozen=True, slots=True)
-class ShmInfo:
+class ShmInfo(NamedTuple):
     """``struct shm_info`` as SHM_INFO fills it: segments in use and pages."""
 
     used_ids: int
@@ -133,8 +127,7 @@ class ShmInfo:
     max_index: int
 
 
-@dataclass(frozen=True, slots=True)
-class ShmLimitsInfo:
+class ShmLimitsInfo(NamedTuple):
     """``struct shminfo64`` as shmctl(IPC_INFO) fills it."""
 
     shmmax: int
@@ -145,8 +138,7 @@ class ShmLimitsInfo:
     max_index: int
 
 
-@dataclass(frozen=True, slots=True)
-class MqAttr:
+class MqAttr(NamedTuple):
     """``struct mq_attr``."""
 
     flags: int = 0
@@ -161,11 +153,9 @@ class MqAttr:
 Kind = Literal["msg", "sem", "shm", "mqueue"]
 
 
-@dataclass(frozen=True, slots=True)
-class MessageQueue:
+class MessageQueue(NamedTuple):
     """A System V message queue, with every column of /proc/sysvipc/msg."""
 
-    kind: ClassVar[Kind] = "msg"
     key: int
     id: int
     mode: int
@@ -181,12 +171,15 @@ class MessageQueue:
     rtime: int
     ctime: int
 
+    @property
+    def kind(self) -> Kind:
+        """Always "msg"."""
+        return "msg"
 
-@dataclass(frozen=True, slots=True)
-class SemaphoreSet:
+
+class SemaphoreSet(NamedTuple):
     """A System V semaphore set, with every column of /proc/sysvipc/sem."""
 
-    kind: ClassVar[Kind] = "sem"
     key: int
     id: int
     mode: int
@@ -198,16 +191,19 @@ class SemaphoreSet:
     otime: int
     ctime: int
 
+    @property
+    def kind(self) -> Kind:
+        """Always "sem"."""
+        return "sem"
 
-@dataclass(frozen=True, slots=True)
-class SharedMemory:
+
+class SharedMemory(NamedTuple):
     """A System V shared memory segment, with every column of /proc/sysvipc/shm.
 
     ``size`` is in bytes; ``rss`` and ``swap`` are in bytes too, as the
     kernel prints them.
     """
 
-    kind: ClassVar[Kind] = "shm"
     key: int
     id: int
     mode: int
@@ -225,17 +221,21 @@ class SharedMemory:
     rss: int
     swap: int
 
+    @property
+    def kind(self) -> Kind:
+        """Always "shm"."""
+        return "shm"
 
-@dataclass(frozen=True, slots=True)
-class PosixQueue:
+
+class PosixQueue(NamedTuple):
     """A POSIX message queue: its mqueuefs file and its attributes.
 
-    ``qsize`` is the bytes queued (the QSIZE of its file), ``messages`` the
-    messages queued, ``maxmsg``/``msgsize`` its capacity, ``notify_pid`` the
-    process registered with mq_notify (0 for none).
+    ``name`` is what mq_open takes ("/name"); ``qsize`` the bytes queued
+    (the QSIZE of its file), ``messages`` the messages queued,
+    ``maxmsg``/``msgsize`` its capacity, ``notify_pid`` the process
+    registered with mq_notify (0 for none).
     """
 
-    kind: ClassVar[Kind] = "mqueue"
     name: str
     mode: int
     uid: int
@@ -249,21 +249,52 @@ class PosixQueue:
     notify_pid: int
     ctime: int
 
+    @property
+    def kind(self) -> Kind:
+        """Always "mqueue"."""
+        return "mqueue"
+
 
 IpcObject = MessageQueue | SemaphoreSet | SharedMemory | PosixQueue
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """One per-namespace limit: its short name, sysctl file and value."""
+    """One per-namespace limit: its short name, sysctl (dotted) and value."""
 
     name: str
     sysctl: str
     value: int
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+#: The sysctl file (under /proc/sys) of each limit; the four sem fields
+#: share ``kernel/sem``.
+LIMIT_SYSCTLS: dict[str, str] = {
+    "shmmax": "kernel/shmmax",
+    "shmall": "kernel/shmall",
+    "shmmni": "kernel/shmmni",
+    "shm_rmid_forced": "kernel/shm_rmid_forced",
+    "msgmax": "kernel/msgmax",
+    "msgmnb": "kernel/msgmnb",
+    "msgmni": "kernel/msgmni",
+    "semmsl": "kernel/sem",
+    "semmns": "kernel/sem",
+    "semopm": "kernel/sem",
+    "semmni": "kernel/sem",
+    "msg_next_id": "kernel/msg_next_id",
+    "sem_next_id": "kernel/sem_next_id",
+    "shm_next_id": "kernel/shm_next_id",
+    "queues_max": "fs/mqueue/queues_max",
+    "msg_max": "fs/mqueue/msg_max",
+    "msgsize_max": "fs/mqueue/msgsize_max",
+    "msg_default": "fs/mqueue/msg_default",
+    "msgsize_default": "fs/mqueue/msgsize_default",
+}
+#: The fields of ``kernel.sem``, in its order.
+SEM_FIELDS = ("semmsl", "semmns", "semopm", "semmni")
+
+
+class Limits(NamedTuple):
     """Every per-namespace IPC sysctl (SEMANTICS.md N28).
 
     ``kernel.sem`` is split into its four fields.  ``*_next_id`` is -1 unless
@@ -290,37 +321,10 @@ class Limits:
     msg_default: int
     msgsize_default: int
 
-    #: The sysctl file (under /proc/sys) of each field; the four sem fields
-    #: share ``kernel/sem``.
-    SYSCTLS: ClassVar[dict[str, str]] = {
-        "shmmax": "kernel/shmmax",
-        "shmall": "kernel/shmall",
-        "shmmni": "kernel/shmmni",
-        "shm_rmid_forced": "kernel/shm_rmid_forced",
-        "msgmax": "kernel/msgmax",
-        "msgmnb": "kernel/msgmnb",
-        "msgmni": "kernel/msgmni",
-        "semmsl": "kernel/sem",
-        "semmns": "kernel/sem",
-        "semopm": "kernel/sem",
-        "semmni": "kernel/sem",
-        "msg_next_id": "kernel/msg_next_id",
-        "sem_next_id": "kernel/sem_next_id",
-        "shm_next_id": "kernel/shm_next_id",
-        "queues_max": "fs/mqueue/queues_max",
-        "msg_max": "fs/mqueue/msg_max",
-        "msgsize_max": "fs/mqueue/msgsize_max",
-        "msg_default": "fs/mqueue/msg_default",
-        "msgsize_default": "fs/mqueue/msgsize_default",
-    }
-    SEM_FIELDS: ClassVar[tuple[str, ...]] = ("semmsl", "semmns", "semopm", "semmni")
-
     def items(self) -> list[Limit]:
         """Every limit with its sysctl name (dotted, as sysctl(8) prints it)."""
-        return [
-            Limit(f.name, self.SYSCTLS[f.name].replace("/", "."), getattr(self, f.name))
-            for f in fields(self)
-        ]
+        return [Limit(name, LIMIT_SYSCTLS[name].replace("/", "."), value)
+                for name, value in zip(self._fields, self, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +346,7 @@ class Counter:
         return 100.0 * self.used / self.limit
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """The usage counters of ``struct ipc_namespace``.
 
     ``msg_queues``/``sem_sets``/``shm_segments`` are the ids in use per kind;
@@ -375,15 +378,17 @@ class Usage:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What one namespace holds at one moment: objects, limits and usage."""
+class Snapshot(NamedTuple):
+    """What one namespace holds at one moment: objects, limits and usage.
+
+    ``mqueue_error`` says why POSIX queues could not be listed (None when
+    they were).
+    """
 
     inode: int
     objects: tuple[IpcObject, ...]
     limits: Limits
     usage: Usage
-    #: Why POSIX queues could not be listed (None when they were).
     mqueue_error: str | None = None
 
     def of_kind(self, kind: Kind) -> list[IpcObject]:

@@ -23,7 +23,7 @@ import os
 from .. import abi
 from .._procfs import parse_queue_file
 from .._types import PosixQueue, Snapshot
-from ..inventory import collect
+from ..collect import collect
 from . import syscalls
 from .syscalls import Syscalls
 
@@ -35,7 +35,7 @@ def list_queues(sys: Syscalls, later: list[int] | None = None) -> list[PosixQueu
     With ``later``, the mount's descriptor is appended to it for the caller
     to close, instead of being closed here.
     """
-    mnt = syscalls.fsmount_mqueue()
+    mnt = syscalls.fsmount_mqueue(later)
     try:
         found = []
         for name in sorted(os.listdir(mnt)):
@@ -73,28 +73,49 @@ def list_queues(sys: Syscalls, later: list[int] | None = None) -> list[PosixQueu
 
 class FreshSysctls:
     """Reads sysctls through a procfs mount of its own (see the module
-    docstring); the mount's descriptor goes to ``later``."""
+    docstring), shared by ``BATCH`` namespaces in turn: the hash chains stay
+    that short, and the mount's cost is spread.  Descriptors go to ``later``.
+    """
+
+    BATCH = 8
 
     def __init__(self, later: list[int]) -> None:
         self.later = later
-        self.root: int | None = None
+        self.dirs: dict[str, int] | None = None  # "kernel", "fs/mqueue" -> fd
+        self.uses = 0
+
+    def _mount(self) -> None:
+        self.uses = 0
+        try:
+            root = syscalls.fsmount("proc", self.later)
+        except OSError:
+            self.dirs = {}  # not allowed to mount proc: use the host's /proc
+            return
+        self.later.append(root)
+        self.dirs = {}
+        for sub in ("kernel", "fs/mqueue"):
+            fd = os.open("sys/" + sub, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)
+            self.later.append(fd)
+            self.dirs[sub] = fd
 
     def __call__(self, path: str) -> bytes:
-        if self.root is None:
-            try:
-                self.root = syscalls.fsmount("proc")
-            except OSError:
-                self.root = -1  # not allowed to mount: use the host's /proc
-            else:
-                self.later.append(self.root)
-        if self.root < 0:
+        if self.dirs is None or self.uses >= self.BATCH:
+            self._mount()
+        assert self.dirs is not None
+        sub, _, name = path.rpartition("/")
+        dir_fd = self.dirs.get(sub)
+        if dir_fd is None:
             with open("/proc/sys/" + path, "rb") as f:
                 return f.read()
-        fd = os.open("sys/" + path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.root)
+        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             return os.read(fd, 256)
         finally:
             os.close(fd)
+
+    def next_namespace(self) -> None:
+        """Count one namespace done with this mount."""
+        self.uses += 1
 
 
 def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
@@ -103,6 +124,7 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
     place of one that could not be read (ESTALE when ``path`` no longer
     names that namespace).  Descriptors to close go to ``later``."""
     here = sys.ns_inode()
+    sysctls = FreshSysctls(later)
     out: list[Snapshot | OSError] = []
     for path, inode in refs:
         try:
@@ -116,7 +138,8 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
                     here = inode
             finally:
                 os.close(fd)
-            out.append(collect(sys, lambda: list_queues(sys, later), FreshSysctls(later)))
+            out.append(collect(sys, lambda: list_queues(sys, later), sysctls))
+            sysctls.next_namespace()
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))
     return out

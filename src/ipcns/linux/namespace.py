@@ -464,10 +464,17 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
     from .kernel import LinuxKernel
 
     explicit = targets is not None
-    todo = list(targets) if targets is not None else namespaces()
-    if not todo:
+    if targets is not None:
+        refs = [(ns.ref, ns.inode) for ns in targets]
+    else:  # holders only: owners and containers are not needed here
+        refs = []
+        for entry in discovery.scan().values():
+            ref = discovery.best_ref(entry)
+            if ref is not None:
+                refs.append((ref, entry.inode))
+        refs.sort(key=lambda r: r[1])
+    if not refs:
         return []
-    refs = [(ns.ref, ns.inode) for ns in todo]
     # Big hosts: one helper per CPU (at most 4), each hopping through a share.
     workers = max(1, min(os.cpu_count() or 1, 4, len(refs) // 32))
     with LinuxKernel() as kernel:
@@ -483,13 +490,13 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
                                       zip(tasks, shares, strict=True)))
             results = [parts[j % workers][j // workers] for j in range(len(refs))]
     out: list[Snapshot] = []
-    for ns, res in zip(todo, results, strict=True):
+    for (_ref, inode), res in zip(refs, results, strict=True):
         if isinstance(res, Snapshot):
             out.append(res)
             continue
         if res.errno in (errno.EPERM, errno.EACCES):
             raise PrivilegeError(
-                f"cannot read ipc:[{ns.inode}]: {res.strerror} (needs CAP_SYS_ADMIN; run as root)")
+                f"cannot read ipc:[{inode}]: {res.strerror} (needs CAP_SYS_ADMIN; run as root)")
         if explicit:
-            raise NamespaceNotFound(f"cannot read ipc:[{ns.inode}]: {res.strerror}")
+            raise NamespaceNotFound(f"cannot read ipc:[{inode}]: {res.strerror}")
     return out

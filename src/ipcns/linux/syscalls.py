@@ -689,7 +689,7 @@ def umount2(path: str, flags: int = 0) -> None:
     libc.umount2(os.fsencode(path), flags)
 
 
-def fsmount(fstype: str) -> int:
+def fsmount(fstype: str, later: list[int] | None = None) -> int:
     """A detached mount of a new ``fstype`` filesystem context (fsopen,
     fsconfig CMD_CREATE, fsmount), mounted nowhere.
 
@@ -700,6 +700,10 @@ def fsmount(fstype: str) -> int:
     caller closes the descriptor).  For "mqueue" the superblock is the
     current IPC namespace's; for "proc" it is a new one.  Raises OSError
     (EPERM without CAP_SYS_ADMIN over the namespace's user namespace).
+
+    Closing fsmount's descriptor tears the detached mount tree down, which
+    waits for an RCU grace period (~60 us); with ``later``, that descriptor
+    is appended to it for the caller to close when time matters less.
     """
     fs_fd = libc.fsopen(os.fsencode(fstype), libc.FSOPEN_CLOEXEC)
     try:
@@ -712,10 +716,13 @@ def fsmount(fstype: str) -> int:
             ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=mnt_fd
         )
     finally:
-        os.close(mnt_fd)
+        if later is None:
+            os.close(mnt_fd)
+        else:
+            later.append(mnt_fd)
 
 
-def fsmount_mqueue() -> int:
-    """``fsmount("mqueue")``: the current IPC namespace's queues, mounted
-    nowhere.  Raises OSError."""
-    return fsmount("mqueue")
+def fsmount_mqueue(later: list[int] | None = None) -> int:
+    """``fsmount("mqueue", later)``: the current IPC namespace's queues,
+    mounted nowhere.  Raises OSError."""
+    return fsmount("mqueue", later)
