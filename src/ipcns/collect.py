@@ -44,7 +44,8 @@ QueueLister = Callable[[], list[PosixQueue]]
 
 
 def collect(src: Source, queues: QueueLister,
-            read_sysctl: Callable[[str], bytes] | None = None) -> Snapshot:
+            read_sysctl: Callable[[str], bytes] | None = None,
+            inode: int | None = None) -> Snapshot:
     """A Snapshot of the namespace ``src`` is in.
 
     The msg, sem and shm limits come from IPC_INFO (no file lookups); the
@@ -52,11 +53,20 @@ def collect(src: Source, queues: QueueLister,
     ``src.read_file`` under /proc/sys).  Raises OSError when the SysV files
     or sysctls cannot be read; a failure to list POSIX queues is kept in
     ``Snapshot.mqueue_error`` instead (and ``usage.mq_queues`` is then 0).
+    ``inode`` saves asking the namespace's identity when it is known.
     """
+    # The *_INFO calls first: their counters are the kernel's own, and a
+    # kind with no object needs no /proc/sysvipc file (most namespaces).
+    msg = src.msgctl_info(abi.MSG_INFO)
+    sem = src.semctl_info(abi.SEM_INFO)
+    shm = src.shmctl_info()
     objects: list[IpcObject] = []
-    objects += parse_msg(src.read_file("/proc/sysvipc/msg"))
-    objects += parse_sem(src.read_file("/proc/sysvipc/sem"))
-    objects += parse_shm(src.read_file("/proc/sysvipc/shm"))
+    if msg.msgpool:
+        objects += parse_msg(src.read_file("/proc/sysvipc/msg"))
+    if sem.semusz:
+        objects += parse_sem(src.read_file("/proc/sysvipc/sem"))
+    if shm.used_ids:
+        objects += parse_shm(src.read_file("/proc/sysvipc/shm"))
     mq_error = None
     found: list[PosixQueue] = []
     try:
@@ -70,9 +80,6 @@ def collect(src: Source, queues: QueueLister,
             return src.read_file("/proc/sys/" + path)
     limits = make_limits(src.msgctl_info(abi.IPC_INFO), src.semctl_info(abi.IPC_INFO),
                          src.shmctl_ipcinfo(), read_sysctl)
-    msg = src.msgctl_info(abi.MSG_INFO)
-    sem = src.semctl_info(abi.SEM_INFO)
-    shm = src.shmctl_info()
     usage = Usage(
         msg_queues=msg.msgpool,
         msg_bytes=msg.msgtql,
@@ -84,7 +91,7 @@ def collect(src: Source, queues: QueueLister,
         mq_queues=len(found),
     )
     return Snapshot(
-        inode=src.ns_inode(),
+        inode=src.ns_inode() if inode is None else inode,
         objects=(*objects, *found),
         limits=limits,
         usage=usage,

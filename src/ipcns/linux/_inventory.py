@@ -101,9 +101,8 @@ class FreshSysctls:
     def __call__(self, path: str) -> bytes:
         if self.dirs is None or self.uses >= self.BATCH:
             self._mount()
-        assert self.dirs is not None
         sub, _, name = path.rpartition("/")
-        dir_fd = self.dirs.get(sub)
+        dir_fd = self.dirs.get(sub) if self.dirs else None
         if dir_fd is None:
             with open("/proc/sys/" + path, "rb") as f:
                 return f.read()
@@ -138,7 +137,7 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
                     here = inode
             finally:
                 os.close(fd)
-            out.append(collect(sys, lambda: list_queues(sys, later), sysctls))
+            out.append(collect(sys, lambda: list_queues(sys, later), sysctls, inode))
             sysctls.next_namespace()
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))

@@ -61,8 +61,10 @@ def _comm(pid: int) -> str:
     return _read(f"/proc/{pid}/comm").rstrip("\n")
 
 
-def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True) -> dict[int, _Found]:
-    """Every IPC namespace reachable from /proc, by inode."""
+def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True,
+         comm: bool = True) -> dict[int, _Found]:
+    """Every IPC namespace reachable from /proc, by inode; ``comm=False``
+    leaves process names empty (one file read less per process)."""
     found: dict[int, _Found] = {}
     seen_mnt: set[int] = set()
     own_mnt = os.stat("/proc/self/ns/mnt").st_ino
@@ -80,8 +82,8 @@ def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True) -> dict
         inode = _ns_of(f"/proc/{pid}/ns/ipc")
         if inode is None:
             continue  # gone, a zombie, or not ours to look at
-        comm = _comm(pid)
-        at(inode).processes.append(Process(pid, comm))
+        name_ = _comm(pid) if comm else ""
+        at(inode).processes.append(Process(pid, name_))
         if threads:
             try:
                 tids = os.listdir(f"/proc/{pid}/task")
@@ -92,7 +94,7 @@ def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True) -> dict
                     tid = int(tid_name)
                     t_inode = _ns_of(f"/proc/{pid}/task/{tid}/ns/ipc")
                     if tid != pid and t_inode is not None and t_inode != inode:
-                        at(t_inode).processes.append(Process(pid, comm, tid))
+                        at(t_inode).processes.append(Process(pid, name_, tid))
         if fds:
             try:
                 fd_names = os.listdir(f"/proc/{pid}/fd")

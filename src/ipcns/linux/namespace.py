@@ -461,6 +461,7 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
     None; for explicit targets it raises NamespaceNotFound.  Raises
     PrivilegeError without CAP_SYS_ADMIN.
     """
+    from . import _inventory  # noqa: F401 - imported once here, not in each helper
     from .kernel import LinuxKernel
 
     explicit = targets is not None
@@ -468,7 +469,7 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
         refs = [(ns.ref, ns.inode) for ns in targets]
     else:  # holders only: owners and containers are not needed here
         refs = []
-        for entry in discovery.scan().values():
+        for entry in discovery.scan(comm=False).values():
             ref = discovery.best_ref(entry)
             if ref is not None:
                 refs.append((ref, entry.inode))
