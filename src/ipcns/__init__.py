@@ -5,8 +5,9 @@ memory segments, and POSIX message queues.  This package gives:
 
 * the host's namespaces as objects: :func:`namespaces` finds every one,
   :func:`open` takes one by name, path, pid or inode, :func:`create` and
-  :func:`delete` manage named ones under /run/ipcns; a :class:`Namespace`
-  lists its objects, limits and usage and runs commands or code inside;
+  :func:`delete` manage named ones under /run/ipcns, :func:`spawn` starts a
+  command in a new one after a setup step; a :class:`Namespace` lists its
+  objects, limits and usage and runs commands or code inside;
 * :func:`kernel`: a backend of the contract in :mod:`ipcns.contract`, the
   host kernel ("linux") driven through helper processes.
 
@@ -49,6 +50,10 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
     from .contract import Kernel
     from .linux.namespace import Namespace
 
@@ -77,6 +82,7 @@ __all__ = [
     "names",
     "namespaces",
     "open",
+    "spawn",
 ]
 
 __version__ = "0.1.0"
@@ -121,6 +127,21 @@ def delete(name: str) -> None:
     from .linux.namespace import delete as _delete
 
     _delete(name)
+
+
+def spawn(argv: Sequence[str], *, setup: Callable[[Namespace], object] | None = None,
+          name: str | None = None, mqueue: bool = True,
+          **popen_kwargs: Any) -> tuple[Namespace, subprocess.Popen[Any]]:
+    """Start ``argv`` in a brand-new IPC namespace, once ``setup(namespace)``
+    (run by the caller, from outside) has prepared it; ``name`` also binds
+    it under /run/ipcns.  If setup fails the command never runs.  Returns
+    (namespace, process); ``popen_kwargs`` go to subprocess.Popen.
+
+    Raises InvalidSpec, AlreadyExists, PrivilegeError, or what setup raised.
+    """
+    from .linux.namespace import spawn as _spawn
+
+    return _spawn(argv, setup=setup, name=name, mqueue=mqueue, **popen_kwargs)
 
 
 def names() -> list[str]:

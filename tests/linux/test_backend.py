@@ -16,6 +16,7 @@ import pytest
 import ipcns
 from ipcns import abi
 from ipcns.linux.kernel import LinuxKernel, LinuxTask
+from tests.support import gone, python_env
 
 
 @pytest.fixture
@@ -37,15 +38,6 @@ def task(kernel: LinuxKernel) -> LinuxTask:
 
 def own_ns() -> int:
     return os.stat("/proc/self/ns/ipc").st_ino
-
-
-def gone(pid: int) -> bool:
-    """True once ``pid`` has exited (a zombie has exited too)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
 
 
 def test_kernel_factory_gives_linux() -> None:
@@ -204,7 +196,7 @@ HOLDER_SCRIPT = textwrap.dedent("""
 
 
 def test_helpers_die_with_the_caller_even_by_sigkill() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env = python_env()
     with subprocess.Popen([sys.executable, "-c", HOLDER_SCRIPT], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, env=env) as proc:
         assert proc.stdout is not None

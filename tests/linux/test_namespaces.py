@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +22,7 @@ from ipcns import abi
 from ipcns.linux.kernel import LinuxKernel
 from ipcns.linux.namespace import Namespace
 from ipcns.linux.syscalls import Syscalls
-
-
-def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+from tests.support import gone, python_env, sh
 
 
 @pytest.fixture
@@ -212,7 +210,7 @@ THREAD_SCRIPT = textwrap.dedent("""
 
 
 def test_a_thread_in_its_own_namespace_is_found() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env = python_env()
     with subprocess.Popen([sys.executable, "-c", THREAD_SCRIPT], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, env=env) as proc:
         try:
@@ -267,10 +265,64 @@ UNPRIVILEGED = textwrap.dedent("""
 
 
 def test_missing_privilege_is_named(named_ns: Namespace) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env = python_env()
     out = subprocess.run([sys.executable, "-c", UNPRIVILEGED, named_ns.path or ""],
                          capture_output=True, text=True, env=env, check=True)
     lines = out.stdout.splitlines()
     assert len(lines) == 2, out
     assert all(line.startswith("PrivilegeError ") and "CAP_SYS_ADMIN" in line for line in lines)
     assert "np-test" not in ipcns.names()
+
+
+def test_spawn_runs_the_command_after_setup(ns_name: str) -> None:
+    def setup(ns: Namespace) -> None:
+        ns.call(make_posix_queue, "/ready", 2, 16, [b"hi"])
+        ns.call(lambda: Syscalls().msgget(0x1CE, abi.IPC_CREAT | 0o644))
+
+    ns, proc = ipcns.spawn(["sh", "-c", "ls /dev/mqueue; ipcs -q | grep -c 0x000001ce"],
+                           setup=setup, name=ns_name, stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate(timeout=10)
+        assert out.split() == ["ready", "1"]
+        assert proc.returncode == 0
+        assert ns.name == ns_name and ns_name in ipcns.names()
+        # the name keeps the namespace (and its objects) after the command
+        assert {o.kind for o in ipcns.open(ns_name).objects()} == {"msg", "mqueue"}
+    finally:
+        ipcns.delete(ns_name)
+
+
+def test_spawn_never_runs_the_command_when_setup_fails(ns_name: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    def setup(ns: Namespace) -> None:
+        raise RuntimeError("setup broke")
+
+    with pytest.raises(RuntimeError, match="setup broke"):
+        ipcns.spawn(["touch", str(marker)], setup=setup, name=ns_name)
+    time.sleep(0.1)
+    assert not marker.exists()
+    assert ns_name not in ipcns.names()
+
+
+ABANDON = textwrap.dedent("""
+    import os, sys
+    import ipcns
+    def setup(ns):
+        print(ns.pids[0], flush=True)
+        os._exit(0)  # the parent dies before releasing the child
+    ipcns.spawn(["touch", sys.argv[1]], setup=setup)
+""")
+
+
+def test_spawned_child_gives_up_when_the_parent_dies(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    env = python_env()
+    out = subprocess.run([sys.executable, "-c", ABANDON, str(marker)], capture_output=True,
+                         text=True, env=env, check=True)
+    child = int(out.stdout)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not gone(child):
+        time.sleep(0.02)
+    assert gone(child)
+    assert not marker.exists()

@@ -158,16 +158,6 @@ class Namespace:
 
     # -- running inside -------------------------------------------------------
 
-    def _enter_argv(self, fd: int, argv: Sequence[str], mqueue: bool) -> list[str]:
-        if not argv:
-            raise InvalidSpec("no command given")
-        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                "from ipcns.linux._enter import main; main(sys.argv)")
-        flags = [] if mqueue else ["--no-mqueue"]
-        return [sys.executable, "-I", "-S", "-c", boot, pkg_root, str(fd), *flags, "--",
-                *map(str, argv)]
-
     def popen(self, argv: Sequence[str], *, mqueue: bool = True,
               **kwargs: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` inside, like subprocess.Popen (same keyword
@@ -175,7 +165,7 @@ class Namespace:
         fd = self.open_fd()
         try:
             pass_fds = (*kwargs.pop("pass_fds", ()), fd)
-            return subprocess.Popen(self._enter_argv(fd, argv, mqueue), pass_fds=pass_fds,
+            return subprocess.Popen(_entry(argv, mqueue, "--join", str(fd)), pass_fds=pass_fds,
                                     **kwargs)
         finally:
             os.close(fd)
@@ -193,7 +183,7 @@ class Namespace:
         try:
             pass_fds = (*kwargs.pop("pass_fds", ()), fd)
             check = kwargs.pop("check", False)
-            return subprocess.run(self._enter_argv(fd, argv, mqueue), pass_fds=pass_fds,
+            return subprocess.run(_entry(argv, mqueue, "--join", str(fd)), pass_fds=pass_fds,
                                   check=check, **kwargs)
         finally:
             os.close(fd)
@@ -230,6 +220,82 @@ class Namespace:
         if status == "enter":
             raise translate(OSError(*value), f"cannot enter ipc:[{self.inode}]")
         raise value  # the function's own exception
+
+
+def _entry(argv: Sequence[str], mqueue: bool, *opts: str) -> list[str]:
+    """The command line that runs ``argv`` through ``_enter`` with ``opts``."""
+    if not argv:
+        raise InvalidSpec("no command given")
+    # -I -S: a bare interpreter (no site, no environment), fast to start and
+    # unaffected by the caller's PYTHONPATH; it is told where ipcns lives.
+    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    boot = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "from ipcns.linux._enter import main; main(sys.argv)")
+    flags = [] if mqueue else ["--no-mqueue"]
+    return [sys.executable, "-I", "-S", "-c", boot, pkg_root, *opts, *flags, "--",
+            *map(str, argv)]
+
+
+def spawn(argv: Sequence[str], *, setup: Callable[[Namespace], object] | None = None,
+          name: str | None = None, mqueue: bool = True,
+          **kwargs: Any) -> tuple[Namespace, subprocess.Popen[Any]]:
+    """Start ``argv`` in a brand-new IPC namespace, after ``setup``.
+
+    The child makes the namespace (unshare) and then waits on a pipe; the
+    parent names the namespace (``name``: bound under /run/ipcns), runs
+    ``setup(namespace)`` (make objects, set limits: anything done from
+    outside, before the command starts) and only then releases the child
+    to execute ``argv``.  If naming or setup fails, or the caller dies
+    first, the command never runs: the child is killed (or, seeing the pipe
+    close, exits) and the name is removed.  Keyword arguments go to
+    subprocess.Popen.  Returns (namespace, process).
+
+    Raises InvalidSpec, AlreadyExists, PrivilegeError, or what ``setup``
+    raised.
+    """
+    if name is not None:
+        validate_name(name)
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    try:
+        pass_fds = (*kwargs.pop("pass_fds", ()), ready_w, go_r)
+        proc = subprocess.Popen(
+            _entry(argv, mqueue, "--new", "--ready", str(ready_w), "--go", str(go_r)),
+            pass_fds=pass_fds, **kwargs)
+    except BaseException:
+        for fd in (ready_r, ready_w, go_r, go_w):
+            os.close(fd)
+        raise
+    os.close(ready_w)
+    os.close(go_r)
+    bound = False
+    try:
+        with os.fdopen(ready_r, "rb") as ready:
+            report = ready.read()
+        if report != b"r":
+            proc.wait()
+            code = int(report[1:]) if report.startswith(b"e") else 0
+            err = OSError(code, os.strerror(code)) if code else OSError(0, "the child died")
+            raise translate(err, "cannot make a new IPC namespace")
+        ns = _open_path(f"/proc/{proc.pid}/ns/ipc")
+        if name is not None:
+            _bind(name, ns.ref)
+            bound = True
+            ns = Namespace(ns.inode, os.path.join(RUN_DIR, name), name=name,
+                           path=os.path.join(RUN_DIR, name))
+        if setup is not None:
+            setup(ns)
+        os.write(go_w, b"g")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        if bound and name is not None:
+            with contextlib.suppress(IpcnsError):
+                delete(name)
+        raise
+    finally:
+        os.close(go_w)
+    return ns, proc
 
 
 def _call_child(fd: int, r: int, w: int, fn: Callable[..., object], args: tuple[Any, ...],
@@ -395,15 +461,10 @@ def names() -> list[str]:
     return sorted(n for n in entries if _is_ipc_ns(os.path.join(RUN_DIR, n)))
 
 
-def create(name: str) -> Namespace:
-    """Make a new IPC namespace that persists under /run/ipcns/NAME.
-
-    Raises InvalidSpec for a bad name, AlreadyExists when the name is taken,
-    PrivilegeError without root.  On failure nothing is left behind.
-    """
-    from .kernel import LinuxKernel
-
-    validate_name(name)
+def _bind(name: str, source: str) -> None:
+    """Bind-mount the nsfs file ``source`` on /run/ipcns/NAME (made here).
+    Raises AlreadyExists, PrivilegeError or IpcnsError; leaves nothing behind
+    on failure."""
     path = os.path.join(RUN_DIR, name)
     what = f"cannot create namespace {name!r}"
     with _locked():
@@ -416,17 +477,31 @@ def create(name: str) -> Namespace:
             raise translate(err, what) from err
         os.close(fd)
         try:
-            with LinuxKernel() as kernel:
-                task = kernel.spawn()
-                task.unshare(abi.CLONE_NEWIPC)
-                task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND, None)
-                inode = task.ns_inode()
-        except BaseException as err:
+            syscalls.mount(source, path, None, abi.MS_BIND, None)
+        except OSError as err:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            if isinstance(err, OSError):
-                raise translate(err, what) from err
-            raise
+            raise translate(err, what) from err
+
+
+def create(name: str) -> Namespace:
+    """Make a new IPC namespace that persists under /run/ipcns/NAME.
+
+    Raises InvalidSpec for a bad name, AlreadyExists when the name is taken,
+    PrivilegeError without root.  On failure nothing is left behind.
+    """
+    from .kernel import LinuxKernel
+
+    validate_name(name)
+    path = os.path.join(RUN_DIR, name)
+    with LinuxKernel() as kernel:
+        task = kernel.spawn()
+        try:
+            task.unshare(abi.CLONE_NEWIPC)
+        except OSError as err:
+            raise translate(err, f"cannot create namespace {name!r}") from err
+        _bind(name, f"/proc/{task.pid}/ns/ipc")
+        inode = task.ns_inode()
     return Namespace(inode, path, name=name, path=path)
 
 
