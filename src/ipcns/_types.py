@@ -147,6 +147,16 @@ class MqAttr(NamedTuple):
     curmsgs: int = 0
 
 
+class SigInfo(NamedTuple):
+    """What sigtimedwait(2) says of a signal taken: number, si_code (e.g.
+    SI_MESGQ = -3 for an mq_notify), and the sender's pid and uid."""
+
+    signo: int
+    code: int
+    pid: int
+    uid: int
+
+
 # --------------------------------------------------------------------------
 # What is in a namespace
 

@@ -22,7 +22,17 @@ import abc
 from collections.abc import Sequence
 from typing import Protocol, Self, runtime_checkable
 
-from ._types import MqAttr, MsgInfo, MsqidDs, SemidDs, SemInfo, ShmidDs, ShmInfo, ShmLimitsInfo
+from ._types import (
+    MqAttr,
+    MsgInfo,
+    MsqidDs,
+    SemidDs,
+    SemInfo,
+    ShmidDs,
+    ShmInfo,
+    ShmLimitsInfo,
+    SigInfo,
+)
 
 #: A semaphore operation: (sem_num, sem_op, sem_flg).
 SemOp = tuple[int, int, int]
@@ -57,6 +67,19 @@ class Task(abc.ABC):
         CLONE_NEWUSER, ...; the exit signal is added).  Raises OSError as
         clone does: EINVAL for CLONE_NEWIPC|CLONE_SYSVSEM, EPERM without
         privilege, ENOSPC past max_ipc_namespaces."""
+
+    @abc.abstractmethod
+    def thread(self) -> Task:
+        """A new thread of this task's process, as a task of its own: it
+        shares descriptors, memory and SEM_UNDO list, while namespaces
+        (unshare, setns) are per thread.  Its ``exit`` ends only the thread."""
+
+    @abc.abstractmethod
+    def sigtimedwait(self, signals: Sequence[int], timeout: float) -> SigInfo | None:
+        """Take one of ``signals`` pending for the task, waiting up to
+        ``timeout`` seconds; None if none came.  Tasks keep SIGUSR1, SIGUSR2,
+        SIGALRM, SIGIO, SIGWINCH and the real-time signals blocked, so a
+        notification (mq_notify) waits here instead of killing them."""
 
     @abc.abstractmethod
     def exit(self, status: int = 0) -> None:

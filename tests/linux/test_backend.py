@@ -208,3 +208,27 @@ def test_helpers_die_with_the_caller_even_by_sigkill() -> None:
     while time.monotonic() < deadline and not all(gone(p) for p in pids):
         time.sleep(0.02)
     assert [p for p in pids if not gone(p)] == []
+
+
+def test_a_thread_task_has_its_own_namespace(task: LinuxTask) -> None:
+    before = task.ns_inode()
+    thread = task.thread()
+    assert thread.pid == task.pid and thread.tid != task.tid
+    thread.unshare(abi.CLONE_NEWIPC)
+    assert thread.ns_inode() != before
+    assert task.ns_inode() == before  # the sibling thread stayed
+    thread.exit()
+    assert task.ns_inode() == before  # and the process goes on
+
+
+def test_mq_notify_signal_waits_for_sigtimedwait(task: LinuxTask) -> None:
+    mqd = task.mq_open("/n", abi.O_CREAT | abi.O_RDWR, 0o600,
+                       ipcns._types.MqAttr(maxmsg=2, msgsize=8))
+    task.mq_notify(mqd, abi.SIGUSR1)
+    assert task.sigtimedwait([abi.SIGUSR1], 0.01) is None
+    sender = task.fork(0)
+    sender.mq_send(mqd, b"x")
+    info = task.sigtimedwait([abi.SIGUSR1], 5)
+    assert info is not None
+    assert (info.signo, info.code, info.pid) == (abi.SIGUSR1, -3, sender.pid)  # SI_MESGQ
+    assert task.alive

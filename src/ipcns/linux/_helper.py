@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn, cast
 
@@ -33,10 +34,22 @@ from . import _rpc, syscalls
 from .syscalls import Syscalls
 
 #: Requests a helper takes besides the Syscalls methods.
-_EXTRA = frozenset({"fork", "exit", "mount", "snapshot", "adopt_fd", "getpid"})
+_EXTRA = frozenset({"fork", "thread", "exit", "mount", "snapshot", "adopt_fd", "getpid",
+                    "sigtimedwait"})
+
+#: Signals a task holds blocked, so that a notification (mq_notify, a
+#: test's kill) waits for sigtimedwait instead of killing the helper.
+NOTIFY_SIGNALS = frozenset({
+    signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGIO, signal.SIGWINCH,
+    *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
+})
 _METHODS = frozenset(
     name for name in dir(Syscalls) if not name.startswith("_") and callable(getattr(Syscalls, name))
 )
+
+
+class _Gone(Exception):
+    """A thread task's caller has gone: unwind its serve loop."""
 
 
 class _Exit(Exception):
@@ -48,15 +61,24 @@ class _Exit(Exception):
 class Server:
     """Serve requests on ``sock`` until it closes."""
 
-    def __init__(self, sock: socket.socket, root: bool = False) -> None:
+    def __init__(self, sock: socket.socket, root: bool = False, thread: bool = False) -> None:
         self.sock = sock
         self.root = root
+        #: A thread of another task's process: ends the thread, not the process.
+        self.thread = thread
         self.sys = Syscalls()
         #: Descriptors to close once the answer has gone (slow to close).
         self.later: list[int] = []
 
-    def serve(self) -> NoReturn:
-        """Loop until the caller's end closes; never returns."""
+    def serve(self) -> None:
+        """Loop until the caller's end closes.  A process task then exits;
+        a thread task returns."""
+        try:
+            self._loop()
+        except _Gone:
+            self.sock.close()
+
+    def _loop(self) -> None:
         while True:
             try:
                 msg, fds = _rpc.recv(self.sock)
@@ -85,9 +107,13 @@ class Server:
                     os.close(fd)
                 self.later.clear()
             if exit_status is not None:
+                if self.thread:
+                    raise _Gone
                 os._exit(exit_status)
 
     def _gone(self) -> NoReturn:
+        if self.thread:
+            raise _Gone
         if self.root and os.getpgid(0) == os.getpid():
             # Take every task down with us: they are in our process group
             # (checked: never the caller's group).
@@ -117,6 +143,14 @@ class Server:
             raise _Exit(int(args[0]))  # type: ignore[call-overload]
         if op == "getpid":
             return os.getpid(), []
+        if op == "thread":
+            return self._thread()
+        if op == "sigtimedwait":
+            signals, timeout = args
+            info = signal.sigtimedwait(signals, timeout)  # type: ignore[arg-type]
+            if info is None:
+                return None, []
+            return (info.si_signo, info.si_code, info.si_pid, info.si_uid), []
         if op == "adopt_fd":
             return fds[0], []
         if op == "mount":
@@ -131,6 +165,20 @@ class Server:
             finally:
                 gc.enable()
         raise ValueError(f"unknown request {op!r}")
+
+    def _thread(self) -> tuple[object, list[int]]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        started: list[int] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            started.append(threading.get_native_id())
+            ready.set()
+            Server(theirs, thread=True).serve()
+
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait()
+        return started[0], [ours.detach()]
 
     def _fork(self, flags: int) -> tuple[object, list[int]]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -160,6 +208,7 @@ def start_root_in_child(sock: socket.socket) -> NoReturn:
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_BLOCK, NOTIFY_SIGNALS)
         syscalls.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
         # What the caller had is never garbage here: keep the collector off
         # it (fewer pauses, no copy-on-write of every inherited object).

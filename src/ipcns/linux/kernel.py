@@ -29,6 +29,7 @@ from .._types import (
     ShmidDs,
     ShmInfo,
     ShmLimitsInfo,
+    SigInfo,
     Snapshot,
 )
 from ..contract import HasPid, Kernel, SemOp, Task
@@ -46,10 +47,12 @@ class LinuxTask(Task):
     until the first call returns.
     """
 
-    def __init__(self, kernel: LinuxKernel, sock: socket.socket, pid: int) -> None:
+    def __init__(self, kernel: LinuxKernel, sock: socket.socket, pid: int,
+                 tid: int | None = None) -> None:
         self._kernel = kernel
         self._sock = sock
         self._pid = pid
+        self._tid = pid if tid is None else tid
         self._lock = threading.Lock()
         self._alive = True
 
@@ -59,6 +62,11 @@ class LinuxTask(Task):
     @property
     def pid(self) -> int:
         return self._pid
+
+    @property
+    def tid(self) -> int:
+        """The thread id: the pid, except for a task made by :meth:`thread`."""
+        return self._tid
 
     @property
     def alive(self) -> bool:
@@ -102,7 +110,24 @@ class LinuxTask(Task):
         self._kernel._adopt(task)
         return task
 
+    def thread(self) -> LinuxTask:
+        tid, fds = self.request("thread")
+        task = LinuxTask(self._kernel, socket.socket(fileno=fds[0]), self._pid, cast(int, tid))
+        self._kernel._adopt(task)
+        return task
+
+    def sigtimedwait(self, signals: Sequence[int], timeout: float) -> SigInfo | None:
+        got = self._call("sigtimedwait", list(signals), timeout)
+        return None if got is None else SigInfo(*cast(tuple[int, int, int, int], got))
+
     def exit(self, status: int = 0) -> None:
+        if self._tid != self._pid:  # a thread: it ends, its process goes on
+            try:
+                self._call("exit", status)
+            except ProcessLookupError:
+                pass
+            self._dead()
+            return
         try:
             pidfd = os.pidfd_open(self._pid)
         except ProcessLookupError:
