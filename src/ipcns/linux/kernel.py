@@ -122,10 +122,8 @@ class LinuxTask(Task):
 
     def exit(self, status: int = 0) -> None:
         if self._tid != self._pid:  # a thread: it ends, its process goes on
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._call("exit", status)
-            except ProcessLookupError:
-                pass
             self._dead()
             return
         try:
