@@ -181,6 +181,17 @@ class Task(abc.ABC):
         """unlink(2)."""
 
     @abc.abstractmethod
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """mkdir(2)."""
+
+    @abc.abstractmethod
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
+              data: str | None = None) -> None:
+        """mount(2): a filesystem ("mqueue", "tmpfs"), a bind mount (MS_BIND,
+        e.g. of /proc/self/ns/ipc to pin the namespace) or a propagation
+        change (MS_PRIVATE|MS_REC on "/" after unshare(CLONE_NEWNS))."""
+
+    @abc.abstractmethod
     def mount_mqueue(self, path: str) -> None:
         """``mount -t mqueue none PATH``: binds to this task's IPC namespace."""
 

@@ -174,8 +174,10 @@ class LinuxTask(Task):
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int = 0,
               data: str | None = None) -> None:
-        """mount(2) in the task (Linux only)."""
         self._call("mount", source, target, fstype, flags, data)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        self._call("mkdir", path, mode)
 
     def snapshot(self, refs: Sequence[tuple[str, int]]) -> list[Snapshot | OSError]:
         """Hop through namespaces ``(path, inode)`` with setns, one request in

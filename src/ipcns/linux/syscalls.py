@@ -303,6 +303,11 @@ class Syscalls:
         """unlink(2).  Raises OSError."""
         os.unlink(path)
 
+    @_plain_oserror
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """mkdir(2).  Raises OSError."""
+        os.mkdir(path, mode)
+
     def mount_mqueue(self, path: str) -> None:
         """``mount("mqueue", path, "mqueue", 0, NULL)``.  Raises OSError."""
         mount("mqueue", path, "mqueue", 0, None)

@@ -1,0 +1,58 @@
+"""The items of the conformance spec (SEMANTICS.md), by id.
+
+Each item is a check; every one has at least one scenario (a test makes
+sure).  The titles are short summaries; the spec has the full text.
+"""
+
+from __future__ import annotations
+
+ITEMS: dict[str, str] = {
+    "N01": "unshare/clone with CLONE_NEWIPC makes a new namespace",
+    "N02": "without CAP_SYS_ADMIN: EPERM",
+    "N03": "unprivileged CLONE_NEWUSER|CLONE_NEWIPC works; owned by the new user namespace",
+    "N04": "clone(CLONE_NEWIPC|CLONE_SYSVSEM): EINVAL",
+    "N05": "unshare(CLONE_NEWIPC|CLONE_SYSVSEM) works",
+    "N06": "past user.max_ipc_namespaces: ENOSPC",
+    "N07": "the namespace is per thread",
+    "N08": "setns on an ipc nsfs fd (nstype CLONE_NEWIPC or 0) and on a pidfd",
+    "N09": "setns errors: EINVAL for a wrong type or a non-namespace file, EBADF",
+    "N10": "setns needs CAP_SYS_ADMIN over the target and in the caller's user namespace",
+    "N11": "NS_GET_NSTYPE, NS_GET_PARENT (EINVAL), NS_GET_USERNS",
+    "N12": "keys are per namespace",
+    "N13": "the same key in two namespaces: independent objects",
+    "N14": "ids are per namespace",
+    "N15": "first ids are 0; ids follow (seq << 15) + index",
+    "N16": "*_INFO and *_STAT see only the current namespace",
+    "N17": "permission checks use the owning user namespace",
+    "N18": "POSIX queue names are per namespace",
+    "N19": "O_CREAT|O_EXCL of a name that exists elsewhere succeeds",
+    "N20": "a queue descriptor survives unshare; mq_unlink in the new namespace: ENOENT",
+    "N21": "an mqueue mount binds to the mounting task's namespace",
+    "N22": "a mount of A seen from B shows A's queues; creat makes a queue in A",
+    "N23": "after the namespace dies its mount still lists; creat: EACCES",
+    "N24": "mounting mqueue needs CAP_SYS_ADMIN over the namespace",
+    "N25": "mqueue root is 1777; queue files read QSIZE/NOTIFY/SIGNO/NOTIFY_PID",
+    "N26": "queues_max per namespace (ENOSPC); attrs past msg_max/msgsize_max: EINVAL",
+    "N27": "queue memory is charged to RLIMIT_MSGQUEUE across namespaces (EMFILE)",
+    "N28": "per-namespace sysctls with compiled-in defaults",
+    "N29": "limits are enforced from the namespace's own values",
+    "N30": "root of the owning user namespace can write its sysctls",
+    "N31": "*_next_id gives the next id, then reads -1",
+    "N32": "/proc/sysvipc and sysctl files show the opener's namespace, fixed at open",
+    "N33": "unshare and setns of CLONE_NEWIPC apply semadj in the old namespace",
+    "N34": "shm attachments survive unshare/setns and keep the namespace alive",
+    "N35": "unshare orphans the caller's segments; shm_rmid_forced destroys them",
+    "N36": "shm_rmid_forced=1 semantics",
+    "N37": "a namespace lives while anything references it; then its objects die",
+    "N38": "an nsfs fd or bind mount pins the namespace and its objects",
+    "C01": "IPC_CREAT|IPC_EXCL: EEXIST; missing key: ENOENT; IPC_PRIVATE always new",
+    "C02": "after IPC_RMID: EINVAL (shm deferred while attached); the key is free",
+    "C03": "mode bits (EACCES); IPC_STAT/IPC_SET fields",
+    "C04": "msgsnd/msgrcv type selection, flags and errors",
+    "C05": "blocked msgrcv/msgsnd/semop wake with EIDRM on removal",
+    "C06": "semop atomicity, IPC_NOWAIT, timeouts, ranges and semctl commands",
+    "C07": "SEM_UNDO at exit; undo lists shared under CLONE_SYSVSEM",
+    "C08": "shmget size rules, nattch accounting, fork and exit",
+    "C09": "mq_send/mq_receive order, errors, timeouts, mq_notify, attrs",
+    "C10": "/proc/sysvipc text format",
+}
