@@ -199,15 +199,33 @@ class Server:
         return pid, [ours.detach()]
 
 
-def start_root_in_child(sock: socket.socket) -> NoReturn:
-    """Become the root helper, in a process just forked from the caller."""
+def _take_everyone_down(_signo: int, _frame: object) -> None:
+    if os.getpgid(0) == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(0)
+
+
+def start_root_in_child(sock: socket.socket, caller: int,
+                        pdeathsig: bool = True) -> NoReturn:
+    """Become the root helper, in a process just started by ``caller``.
+
+    Two ways to notice the caller's death: EOF on ``sock`` (the root helper
+    is idle in recv), and, with ``pdeathsig``, PR_SET_PDEATHSIG: SIGTERM,
+    whose handler kills the process group.  (The death signal follows the
+    caller's *thread*, so it is asked for only when the main thread made the
+    kernel.)
+    """
     try:
         fd = sock.fileno()
         os.closerange(3, fd)
         os.closerange(fd + 1, os.sysconf("SC_OPEN_MAX"))
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, _take_everyone_down)
+        if pdeathsig:
+            syscalls.set_pdeathsig(signal.SIGTERM)
+            if os.getppid() != caller:  # died before the death signal was set
+                _take_everyone_down(0, None)
         signal.pthread_sigmask(signal.SIG_BLOCK, NOTIFY_SIGNALS)
         syscalls.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
         # What the caller had is never garbage here: keep the collector off
@@ -222,7 +240,7 @@ def main(argv: list[str]) -> NoReturn:
     """``python -m ipcns.linux._helper FD``: the root helper, started by exec
     (used when the caller has threads, where fork is unsafe)."""
     sock = socket.socket(fileno=int(argv[1]))
-    start_root_in_child(sock)
+    start_root_in_child(sock, os.getppid(), pdeathsig=False)
 
 
 if __name__ == "__main__":

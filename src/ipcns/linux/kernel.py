@@ -369,10 +369,12 @@ class LinuxKernel(Kernel):
             # Single-threaded: fork is safe and costs about a millisecond.
             from ._helper import start_root_in_child
 
+            caller = os.getpid()
+            main = threading.current_thread() is threading.main_thread()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child never returns
                 ours.close()
-                start_root_in_child(theirs)
+                start_root_in_child(theirs, caller, pdeathsig=main)
             self._root_proc = pid
         else:
             # Forking a threaded process can deadlock the child on a lock
