@@ -1,0 +1,7 @@
+"""``python -m ipcns.cli``: the ipcns command."""
+
+import sys
+
+from ipcns.cli import main
+
+sys.exit(main())
