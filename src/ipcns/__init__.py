@@ -151,12 +151,15 @@ def names() -> list[str]:
     return _names()
 
 
-def inventory(targets: list[Namespace] | None = None) -> list[Snapshot]:
+def inventory(targets: list[Namespace] | None = None, *,
+              skip_gone: bool | None = None) -> list[Snapshot]:
     """Objects, limits and usage of every namespace (or of ``targets``), read
-    in one pass by one helper that hops through them with setns."""
+    in one pass by helpers that hop through them with setns.  A namespace
+    gone meanwhile is left out with ``skip_gone`` (the default without
+    ``targets``), else it raises NamespaceNotFound."""
     from .linux.namespace import inventory as _inventory
 
-    return _inventory(targets)
+    return _inventory(targets, skip_gone=skip_gone)
 
 
 def kernel(name: str = "linux") -> Kernel:

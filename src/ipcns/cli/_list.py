@@ -210,14 +210,14 @@ def run_list(args: argparse.Namespace) -> int:
     import ipcns
     from ipcns.linux import discovery
 
+    from ipcns.linux.namespace import shared_kernel
+
     columns = select(args.output, list_columns(args.bytes), LIST_DEFAULT)
+    shared_kernel()  # the helpers start while discovery runs here
     found = {ns.inode: ns for ns in ipcns.namespaces()}
     # One inventory pass over what discovery found (no second /proc scan);
-    # if one vanished meanwhile, a pass over whatever is there now.
-    try:
-        snaps = {s.inode: s for s in ipcns.inventory(list(found.values()))}
-    except ipcns.NamespaceNotFound:
-        snaps = {s.inode: s for s in ipcns.inventory()}
+    # one that vanished meanwhile is left out.
+    snaps = {s.inode: s for s in ipcns.inventory(list(found.values()), skip_gone=True)}
     host = discovery.host_inode()
     names = names_by_inode()
     rows = [NsRow(inode, found.get(inode), snaps.get(inode), inode == host,

@@ -102,6 +102,11 @@ class LinuxTask(Task):
         self._alive = False
         self._sock.close()
 
+    def detach(self) -> None:
+        """Let the task go: close the connection without waiting; the
+        helper sees it close and exits on its own."""
+        self._dead()
+
     # -- processes and namespaces ------------------------------------------
 
     def fork(self, flags: int = 0) -> LinuxTask:
@@ -388,11 +393,17 @@ class LinuxKernel(Kernel):
         theirs.close()
         return LinuxTask(self, ours, pid)
 
-    def spawn(self) -> LinuxTask:
+    def start(self) -> None:
+        """Start the root helper now rather than at the first spawn."""
         with self._lock:
             if self._root is None or not self._root.alive:
                 self._root = self._start_root()
-            root = self._root
+
+    def spawn(self) -> LinuxTask:
+        self.start()
+        root = self._root
+        if root is None:  # closed meanwhile by another thread
+            raise ProcessLookupError(3, "the kernel was closed")
         return root.fork(0)
 
     def close(self) -> None:

@@ -23,8 +23,9 @@ import pickle
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import abi
 from .._errors import (
@@ -38,6 +39,9 @@ from .._errors import (
 from .._types import IpcObject, Kind, Limits, NamespaceInfo, Snapshot, Usage
 from . import discovery, syscalls
 from .discovery import RUN_DIR
+
+if TYPE_CHECKING:
+    from .kernel import LinuxKernel
 
 T = TypeVar("T")
 
@@ -490,18 +494,19 @@ def create(name: str) -> Namespace:
     Raises InvalidSpec for a bad name, AlreadyExists when the name is taken,
     PrivilegeError without root.  On failure nothing is left behind.
     """
-    from .kernel import LinuxKernel
-
     validate_name(name)
     path = os.path.join(RUN_DIR, name)
-    with LinuxKernel() as kernel:
-        task = kernel.spawn()
-        try:
-            task.unshare(abi.CLONE_NEWIPC)
-        except OSError as err:
-            raise translate(err, f"cannot create namespace {name!r}") from err
-        _bind(name, f"/proc/{task.pid}/ns/ipc")
+    task = shared_kernel().spawn()
+    try:
+        task.unshare(abi.CLONE_NEWIPC)
         inode = task.ns_inode()
+        _bind(name, f"/proc/{task.pid}/ns/ipc")
+    except IpcnsError:
+        raise
+    except OSError as err:
+        raise translate(err, f"cannot create namespace {name!r}") from err
+    finally:
+        task.detach()
     return Namespace(inode, path, name=name, path=path)
 
 
@@ -528,18 +533,39 @@ def delete(name: str) -> None:
 # -- inventory ------------------------------------------------------------------------
 
 
-def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
-    """A Snapshot of each namespace (default: every one on the host), read
-    by one helper that hops through them with setns.
+_shared: LinuxKernel | None = None
+_shared_lock = threading.Lock()
 
-    A namespace that vanished meanwhile is left out when ``targets`` is
-    None; for explicit targets it raises NamespaceNotFound.  Raises
-    PrivilegeError without CAP_SYS_ADMIN.
-    """
-    from . import _inventory  # noqa: F401 - imported once here, not in each helper
+
+def shared_kernel() -> LinuxKernel:
+    """The LinuxKernel the façade's own work runs on, made on first use and
+    kept for the life of the process (its helpers die with it).  Its root
+    helper is forked at once, so calling this early (as ``ipcns list``
+    does) lets the helper start while the caller does other work."""
+    global _shared
+    from . import _inventory  # noqa: F401 - imported before the fork, not in each helper
     from .kernel import LinuxKernel
 
-    explicit = targets is not None
+    with _shared_lock:
+        if _shared is None:
+            _shared = LinuxKernel()
+            _shared.start()
+        return _shared
+
+
+def inventory(targets: Sequence[Namespace] | None = None, *,
+              skip_gone: bool | None = None) -> list[Snapshot]:
+    """A Snapshot of each namespace (default: every one on the host), read
+    by helpers that hop through them with setns (one per CPU, at most 4,
+    on big hosts).
+
+    A namespace that vanished meanwhile is left out when ``skip_gone``
+    (default: only when ``targets`` is None), else it raises
+    NamespaceNotFound.  Raises PrivilegeError without CAP_SYS_ADMIN.
+    """
+    kernel = shared_kernel()
+    if skip_gone is None:
+        skip_gone = targets is None
     if targets is not None:
         refs = [(ns.ref, ns.inode) for ns in targets]
     else:  # holders only: owners and containers are not needed here
@@ -551,20 +577,31 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
         refs.sort(key=lambda r: r[1])
     if not refs:
         return []
-    # Big hosts: one helper per CPU (at most 4), each hopping through a share.
     workers = max(1, min(os.cpu_count() or 1, 4, len(refs) // 32))
-    with LinuxKernel() as kernel:
-        tasks = [kernel.spawn() for _ in range(workers)]
-        if workers == 1:
-            results = tasks[0].snapshot(refs)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+    tasks = [kernel.spawn() for _ in range(workers)]
+    shares = [refs[i::workers] for i in range(workers)]
+    parts: list[list[Snapshot | OSError]] = [[] for _ in range(workers)]
+    errors: list[BaseException] = []
 
-            shares = [refs[i::workers] for i in range(workers)]
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(lambda tr: tr[0].snapshot(tr[1]),
-                                      zip(tasks, shares, strict=True)))
-            results = [parts[j % workers][j // workers] for j in range(len(refs))]
+    def hop(i: int) -> None:
+        try:
+            parts[i] = tasks[i].snapshot(shares[i])
+        except BaseException as err:
+            errors.append(err)
+
+    try:
+        threads = [threading.Thread(target=hop, args=(i,)) for i in range(1, workers)]
+        for thread in threads:
+            thread.start()
+        hop(0)
+        for thread in threads:
+            thread.join()
+    finally:
+        for task in tasks:
+            task.detach()  # it closes its slow descriptors and exits on its own
+    if errors:
+        raise errors[0]
+    results = [parts[j % workers][j // workers] for j in range(len(refs))]
     out: list[Snapshot] = []
     for (_ref, inode), res in zip(refs, results, strict=True):
         if isinstance(res, Snapshot):
@@ -573,6 +610,6 @@ def inventory(targets: Sequence[Namespace] | None = None) -> list[Snapshot]:
         if res.errno in (errno.EPERM, errno.EACCES):
             raise PrivilegeError(
                 f"cannot read ipc:[{inode}]: {res.strerror} (needs CAP_SYS_ADMIN; run as root)")
-        if explicit:
+        if not skip_gone:
             raise NamespaceNotFound(f"cannot read ipc:[{inode}]: {res.strerror}")
     return out
