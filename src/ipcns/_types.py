@@ -8,15 +8,13 @@ Two families live here:
 * what an inventory finds in a namespace (``MessageQueue``, ``SemaphoreSet``,
   ``SharedMemory``, ``PosixQueue``, ``Limits``, ``Usage``, ``Snapshot``).
 
-Records are named tuples (cheap to make and ship by the thousand,
-``_asdict()`` for JSON; an object's ``.kind`` tells which it is); the few
-composite results are frozen dataclasses.  All compare, hash and pickle
-(the Linux backend ships them between processes).
+All are named tuples: cheap to make and ship by the thousand (the Linux
+backend pickles them between processes), immutable, hashable, ``_asdict()``
+for JSON; an object's ``.kind`` tells which kind it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 # --------------------------------------------------------------------------
@@ -268,8 +266,7 @@ class PosixQueue(NamedTuple):
 IpcObject = MessageQueue | SemaphoreSet | SharedMemory | PosixQueue
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
+class Limit(NamedTuple):
     """One per-namespace limit: its short name, sysctl (dotted) and value."""
 
     name: str
@@ -337,8 +334,7 @@ class Limits(NamedTuple):
                 for name, value in zip(self._fields, self, strict=True)]
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(NamedTuple):
     """One counter of ``struct ipc_namespace`` beside the limit that bounds it.
 
     ``limit`` is None where no single limit bounds it.
@@ -456,8 +452,7 @@ def _rebuild_snapshot(inode: int, rows: tuple[list[tuple[Any, ...]], ...],
 # Who holds a namespace
 
 
-@dataclass(frozen=True, slots=True)
-class Process:
+class Process(NamedTuple):
     """A process (or a thread, when ``tid`` differs from ``pid``) in a namespace."""
 
     pid: int
@@ -465,8 +460,7 @@ class Process:
     tid: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
+class Container(NamedTuple):
     """The container, pod or unit a cgroup path says a process belongs to.
 
     ``runtime`` is one of "docker", "containerd", "cri-o", "podman", "lxc",
@@ -484,8 +478,7 @@ class Container:
         return f"{name} pod:{self.pod}" if self.pod else name
 
 
-@dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(NamedTuple):
     """A reference that keeps a namespace alive besides its processes.
 
     ``how`` is "mount" (an nsfs bind mount at ``path``) or "fd" (descriptor
@@ -498,8 +491,7 @@ class Holder:
     fd: int = -1
 
 
-@dataclass(frozen=True)
-class NamespaceInfo:
+class NamespaceInfo(NamedTuple):
     """Who holds one IPC namespace, as discovery found it."""
 
     inode: int
@@ -507,4 +499,4 @@ class NamespaceInfo:
     holders: tuple[Holder, ...] = ()
     owner_userns: int | None = None
     owner_uid: int | None = None
-    containers: tuple[Container, ...] = field(default_factory=tuple)
+    containers: tuple[Container, ...] = ()

@@ -12,8 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from ipcns import MessageQueue, PosixQueue, SemaphoreSet, SharedMemory, Snapshot
 
@@ -64,8 +63,7 @@ OwnedT = TypeVar("OwnedT", bound=_Owned)
 SysvT = TypeVar("SysvT", bound=_SysV)
 
 
-@dataclass(frozen=True, slots=True)
-class Row(Generic[ObjT]):
+class Row(NamedTuple, Generic[ObjT]):
     """One object and the namespace it lives in."""
 
     ns: int
@@ -73,8 +71,7 @@ class Row(Generic[ObjT]):
     obj: ObjT
 
 
-@dataclass(frozen=True)
-class Kind(Generic[ObjT]):
+class Kind(NamedTuple, Generic[ObjT]):
     """One kind of object: its option, titles, columns and default columns."""
 
     flag: str
@@ -93,8 +90,7 @@ class Kind(Generic[ObjT]):
         return out
 
 
-@dataclass(frozen=True)
-class Style:
+class Style(NamedTuple):
     """How sizes and permissions are written (--bytes, --numeric-perms)."""
 
     raw_sizes: bool = False

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._common import (
     command_line,
@@ -209,7 +208,6 @@ def run_list(args: argparse.Namespace) -> int:
     """``ipcns list``."""
     import ipcns
     from ipcns.linux import discovery
-
     from ipcns.linux.namespace import shared_kernel
 
     columns = select(args.output, list_columns(args.bytes), LIST_DEFAULT)
@@ -230,8 +228,7 @@ def run_list(args: argparse.Namespace) -> int:
 # -- show ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LimitRow:
+class LimitRow(NamedTuple):
     """One limit (or a counter no single limit bounds) and its usage."""
 
     name: str

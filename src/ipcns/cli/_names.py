@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._common import command_line, names_by_inode, open_ns
 from ._output import Column, emit, select
@@ -54,8 +54,7 @@ def run_identify(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class ProcRow:
+class ProcRow(NamedTuple):
     pid: int
     tid: int
     comm: str

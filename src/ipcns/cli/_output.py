@@ -12,8 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._common import Done, UsageError
 
@@ -32,8 +31,7 @@ def plain(value: object) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Column(Generic[R]):
+class Column(NamedTuple, Generic[R]):
     """One column: its name, what it shows, and how to get it from a row."""
 
     name: str

@@ -228,6 +228,8 @@ def start_root_in_child(sock: socket.socket, caller: int,
                 _take_everyone_down(0, None)
         signal.pthread_sigmask(signal.SIG_BLOCK, NOTIFY_SIGNALS)
         syscalls.prctl(abi.PR_SET_CHILD_SUBREAPER, 1)
+        # Every task is forked from here: import what they use once.
+        from . import _inventory  # noqa: F401
         # What the caller had is never garbage here: keep the collector off
         # it (fewer pauses, no copy-on-write of every inherited object).
         gc.freeze()

@@ -124,7 +124,7 @@ Rules where the layout is ambiguous
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ipcns._types import Container
 
@@ -172,8 +172,7 @@ _DELETED = " (deleted)"
 _V1_CONTROLLERS = ("name=systemd", "pids", "memory", "cpu")
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
+class _Found(NamedTuple):
     """What one path says, and whether it is a container (not a unit/pod)."""
 
     container: Container

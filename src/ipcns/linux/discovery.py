@@ -17,9 +17,10 @@ reported; the lsns(8) of util-linux sees less still.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
-from dataclasses import dataclass, field
+import sys
 
 from .. import abi
 from .._types import Container, Holder, NamespaceInfo, Process
@@ -42,11 +43,15 @@ def _unescape(path: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
-@dataclass
 class _Found:
-    inode: int
-    processes: list[Process] = field(default_factory=list)
-    holders: list[Holder] = field(default_factory=list)
+    """What a scan found holding one namespace."""
+
+    __slots__ = ("holders", "inode", "processes")
+
+    def __init__(self, inode: int) -> None:
+        self.inode = inode
+        self.processes: list[Process] = []
+        self.holders: list[Holder] = []
 
 
 def _read(path: str) -> str:
@@ -129,14 +134,14 @@ def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True,
 def owner_of(path: str) -> tuple[int | None, int | None]:
     """(inode, owner uid) of the user namespace that owns the IPC namespace
     at ``path``; (None, None) when it cannot be asked."""
-    from . import syscalls
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None, None
     try:
-        user_fd = syscalls.Syscalls().ns_ioctl(fd, abi.NS_GET_USERNS)
+        # fcntl rather than ctypes: this runs in the caller, where start-up
+        # time counts.
+        user_fd = fcntl.ioctl(fd, abi.NS_GET_USERNS)
     except OSError:
         return None, None
     finally:
@@ -144,7 +149,8 @@ def owner_of(path: str) -> tuple[int | None, int | None]:
     try:
         inode = os.fstat(user_fd).st_ino
         try:
-            uid: int | None = syscalls.Syscalls().ns_ioctl(user_fd, abi.NS_GET_OWNER_UID)
+            raw = fcntl.ioctl(user_fd, abi.NS_GET_OWNER_UID, bytes(4))
+            uid: int | None = int.from_bytes(raw, sys.byteorder)
         except OSError:
             uid = None
         return inode, uid

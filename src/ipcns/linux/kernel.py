@@ -13,11 +13,13 @@ import contextlib
 import os
 import select
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from subprocess import Popen
 
 from .. import abi
 from .._types import (
@@ -360,7 +362,7 @@ class LinuxKernel(Kernel):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._root: LinuxTask | None = None
-        self._root_proc: int | subprocess.Popen[bytes] | None = None
+        self._root_proc: int | Popen[bytes] | None = None
         self._tasks: list[LinuxTask] = []
 
     def _adopt(self, task: LinuxTask) -> None:
@@ -372,18 +374,22 @@ class LinuxKernel(Kernel):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         if threading.active_count() == 1:
             # Single-threaded: fork is safe and costs about a millisecond.
-            from ._helper import start_root_in_child
-
             caller = os.getpid()
             main = threading.current_thread() is threading.main_thread()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child never returns
                 ours.close()
+                # Imported here, in the new process: the caller never pays
+                # for ctypes, and starts its own work at once.
+                from ._helper import start_root_in_child
+
                 start_root_in_child(theirs, caller, pdeathsig=main)
             self._root_proc = pid
         else:
             # Forking a threaded process can deadlock the child on a lock
             # another thread held; start a fresh interpreter instead.
+            import subprocess
+
             theirs.set_inheritable(True)
             self._root_proc = subprocess.Popen(
                 [sys.executable, "-m", "ipcns.linux._helper", str(theirs.fileno())],

@@ -21,7 +21,6 @@ import fcntl
 import os
 import pickle
 import re
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -37,10 +36,12 @@ from .._errors import (
     translate,
 )
 from .._types import IpcObject, Kind, Limits, NamespaceInfo, Snapshot, Usage
-from . import discovery, syscalls
+from . import discovery
 from .discovery import RUN_DIR
 
 if TYPE_CHECKING:
+    import subprocess
+
     from .kernel import LinuxKernel
 
 T = TypeVar("T")
@@ -73,7 +74,7 @@ def validate_name(name: str) -> str:
 
 def _nstype_name(fd: int) -> str:
     try:
-        kind = syscalls.Syscalls().ns_ioctl(fd, abi.NS_GET_NSTYPE)
+        kind = fcntl.ioctl(fd, abi.NS_GET_NSTYPE)
     except OSError:
         return ""
     return abi.NS_NAMES.get(kind, f"type {kind:#x}")
@@ -166,6 +167,8 @@ class Namespace:
               **kwargs: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` inside, like subprocess.Popen (same keyword
         arguments), with this namespace's queues on /dev/mqueue."""
+        import subprocess
+
         fd = self.open_fd()
         try:
             pass_fds = (*kwargs.pop("pass_fds", ()), fd)
@@ -183,6 +186,8 @@ class Namespace:
         private mount) and its SysV objects.  Exit status 126 with a message
         on stderr means the namespace could not be entered (not root).
         """
+        import subprocess
+
         fd = self.open_fd()
         try:
             pass_fds = (*kwargs.pop("pass_fds", ()), fd)
@@ -257,6 +262,8 @@ def spawn(argv: Sequence[str], *, setup: Callable[[Namespace], object] | None = 
     Raises InvalidSpec, AlreadyExists, PrivilegeError, or what ``setup``
     raised.
     """
+    import subprocess
+
     if name is not None:
         validate_name(name)
     ready_r, ready_w = os.pipe()
@@ -307,8 +314,10 @@ def _call_child(fd: int, r: int, w: int, fn: Callable[..., object], args: tuple[
     os.close(r)
     result: tuple[str, object]
     try:
-        syscalls.set_pdeathsig(abi.SIGKILL)
+        from . import syscalls
         from ._enter import enter
+
+        syscalls.set_pdeathsig(abi.SIGKILL)
 
         try:
             enter(fd, mqueue)
@@ -434,6 +443,8 @@ def _locked() -> Iterator[None]:
 
 
 def _make_shared() -> None:
+    from . import syscalls
+
     flags = abi.MS_SHARED | abi.MS_REC
     try:
         syscalls.mount("none", RUN_DIR, None, flags, None)
@@ -481,6 +492,8 @@ def _bind(name: str, source: str) -> None:
             raise translate(err, what) from err
         os.close(fd)
         try:
+            from . import syscalls
+
             syscalls.mount(source, path, None, abi.MS_BIND, None)
         except OSError as err:
             with contextlib.suppress(OSError):
@@ -520,6 +533,8 @@ def delete(name: str) -> None:
         if not os.path.lexists(path):
             raise NamespaceNotFound(f"no namespace named {name!r} (none in {RUN_DIR})")
         try:
+            from . import syscalls
+
             syscalls.umount2(path, abi.MNT_DETACH)
         except OSError as err:
             if err.errno != errno.EINVAL:  # EINVAL: not mounted (a stale file)
@@ -533,7 +548,7 @@ def delete(name: str) -> None:
 # -- inventory ------------------------------------------------------------------------
 
 
-_shared: LinuxKernel | None = None
+_shared: list[LinuxKernel] = []  # at most one
 _shared_lock = threading.Lock()
 
 
@@ -542,15 +557,14 @@ def shared_kernel() -> LinuxKernel:
     kept for the life of the process (its helpers die with it).  Its root
     helper is forked at once, so calling this early (as ``ipcns list``
     does) lets the helper start while the caller does other work."""
-    global _shared
-    from . import _inventory  # noqa: F401 - imported before the fork, not in each helper
     from .kernel import LinuxKernel
 
     with _shared_lock:
-        if _shared is None:
-            _shared = LinuxKernel()
-            _shared.start()
-        return _shared
+        if not _shared:
+            kernel = LinuxKernel()
+            kernel.start()
+            _shared.append(kernel)
+        return _shared[0]
 
 
 def inventory(targets: Sequence[Namespace] | None = None, *,
