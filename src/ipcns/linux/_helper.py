@@ -67,7 +67,8 @@ class Server:
         #: A thread of another task's process: ends the thread, not the process.
         self.thread = thread
         self.sys = Syscalls()
-        #: Descriptors to close once the answer has gone (slow to close).
+        #: Descriptors to close after the answer has gone, at the next
+        #: request or at exit (slow to close: detached mounts).
         self.later: list[int] = []
 
     def serve(self) -> None:
@@ -85,6 +86,12 @@ class Server:
             except (EOFError, OSError):
                 self._gone()
             self._reap()
+            # Slow descriptors of the last request, closed only now: a caller
+            # that runs several helpers at once lets them all finish their
+            # work before any of them tears mounts down (or exits).
+            for fd in self.later:
+                os.close(fd)
+            self.later.clear()
             out_fds: list[int] = []
             exit_status: int | None = None
             try:
@@ -103,9 +110,8 @@ class Server:
             except OSError:
                 self._gone()
             finally:
-                for fd in out_fds + self.later:
+                for fd in out_fds:
                     os.close(fd)
-                self.later.clear()
             if exit_status is not None:
                 if self.thread:
                     raise _Gone
