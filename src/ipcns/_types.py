@@ -241,7 +241,8 @@ class PosixQueue(NamedTuple):
     ``name`` is what mq_open takes ("/name"); ``qsize`` the bytes queued
     (the QSIZE of its file), ``messages`` the messages queued,
     ``maxmsg``/``msgsize`` its capacity, ``notify_pid`` the process
-    registered with mq_notify (0 for none).
+    registered with mq_notify (0 for none), ``mtime`` the time of the last
+    send or receive (the file's ctime is no use: reading the file sets it).
     """
 
     name: str
@@ -255,7 +256,7 @@ class PosixQueue(NamedTuple):
     notify: int
     signo: int
     notify_pid: int
-    ctime: int
+    mtime: int
 
     @property
     def kind(self) -> Kind:

@@ -41,8 +41,6 @@ class _Owned(Protocol):
     def gid(self) -> int: ...
     @property
     def mode(self) -> int: ...
-    @property
-    def ctime(self) -> int: ...
 
 
 class _SysV(_Owned, Protocol):
@@ -56,6 +54,8 @@ class _SysV(_Owned, Protocol):
     def cuid(self) -> int: ...
     @property
     def cgid(self) -> int: ...
+    @property
+    def ctime(self) -> int: ...
 
 
 ObjT = TypeVar("ObjT")
@@ -122,7 +122,6 @@ def _owner_columns(kind: type[OwnedT], style: Style,
         Column[Row[OwnedT]]("USER", "user name", lambda r: user_name(r.obj.uid)),
         Column[Row[OwnedT]]("GID", "group ID", lambda r: r.obj.gid, right=True),
         Column[Row[OwnedT]]("GROUP", "group name", lambda r: group_name(r.obj.gid)),
-        Column[Row[OwnedT]]("CTIME", "time of the last change", lambda r: time_text(r.obj.ctime)),
     ]
 
 
@@ -132,6 +131,7 @@ def _sysv_columns(kind: type[SysvT], style: Style) -> list[Column[Row[SysvT]]]:
         Column[Row[SysvT]]("KEY", "resource key", lambda r: key_text(r.obj.key)),
         Column[Row[SysvT]]("ID", "resource ID", lambda r: r.obj.id, right=True),
         *_owner_columns(kind, style, lambda o: (o.cuid, o.cgid)),
+        Column[Row[SysvT]]("CTIME", "time of the last change", lambda r: time_text(r.obj.ctime)),
     ]
 
 
@@ -201,8 +201,8 @@ def kinds(style: Style) -> dict[str, Kind[MessageQueue] | Kind[SemaphoreSet]
         [*_ns_columns(PosixQueue),
          Column[Row[PosixQueue]]("NAME", "resource name", lambda r: r.obj.name),
          *_owner_columns(PosixQueue, style, lambda o: (o.uid, o.gid)),
-         Column[Row[PosixQueue]]("MTIME", "time of the last action",
-                                 lambda r: time_text(r.obj.ctime)),
+         Column[Row[PosixQueue]]("MTIME", "time of the last send or receive",
+                                 lambda r: time_text(r.obj.mtime)),
          Column[Row[PosixQueue]]("USEDBYTES", "bytes used", lambda r: r.obj.qsize,
                                  lambda r: size_text(r.obj.qsize, raw), right=True),
          Column[Row[PosixQueue]]("MSGS", "number of messages", lambda r: r.obj.messages,

@@ -61,7 +61,7 @@ def list_queues(sys: Syscalls, later: list[int] | None = None) -> list[PosixQueu
                 notify=fields.get("NOTIFY", 0),
                 signo=fields.get("SIGNO", 0),
                 notify_pid=fields.get("NOTIFY_PID", 0),
-                ctime=int(st.st_ctime),
+                mtime=int(st.st_mtime),
             ))
         return found
     finally:
