@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Protocol, Self, runtime_checkable
+from typing import NamedTuple, Protocol, Self, runtime_checkable
 
 from ._types import (
     MqAttr,
@@ -44,6 +44,13 @@ class HasPid(Protocol):
 
     @property
     def pid(self) -> int: ...
+
+
+class Pid(NamedTuple):
+    """A process named by its pid, as a :meth:`Task.setns` target:
+    ``task.setns(Pid(1234))`` joins the IPC namespace of process 1234."""
+
+    pid: int
 
 
 class Task(abc.ABC):
@@ -95,8 +102,9 @@ class Task(abc.ABC):
     def setns(self, target: int | str | HasPid, nstype: int = 0) -> None:
         """setns(2).  ``target`` is a descriptor of this task (an nsfs file
         or a pidfd), a path the task opens (``/proc/PID/ns/ipc``), or another
-        task, whose IPC namespace (or, with a pidfd-style ``nstype`` mask,
-        whose namespaces of those types) is joined."""
+        task or a :class:`Pid`, whose IPC namespace (or, with a pidfd-style
+        ``nstype`` mask, whose namespaces of those types) is joined through a
+        pidfd."""
 
     @abc.abstractmethod
     def ns_inode(self, nstype: str = "ipc") -> int:

@@ -232,3 +232,13 @@ def test_mq_notify_signal_waits_for_sigtimedwait(task: LinuxTask) -> None:
     assert info is not None
     assert (info.signo, info.code, info.pid) == (abi.SIGUSR1, -3, sender.pid)  # SI_MESGQ
     assert task.alive
+
+
+def test_setns_by_pid(kernel: LinuxKernel, task: LinuxTask) -> None:
+    from ipcns.contract import Pid
+
+    other = kernel.spawn()
+    other.setns(Pid(task.pid))
+    assert other.ns_inode() == task.ns_inode()
+    with pytest.raises(ProcessLookupError):
+        other.setns(Pid(999_999_999))
