@@ -149,12 +149,24 @@ class Lab:
 
     def user_ns(self, parent: Task, flags: int = 0) -> Task:
         """A child of ``parent`` in a new user namespace (plus ``flags``),
-        root there: uid and gid 0 mapped to ``parent``'s effective ids."""
+        root there: uid and gid 0 mapped to ``parent``'s effective uid.
+
+        The child writes its own maps; when it may not (a parent that
+        changed its uid is not dumpable, so its child's /proc files are
+        root's), a privileged task of the lab writes them instead.
+        """
         outer = parent.getresuid()[1]
         child = parent.fork(abi.CLONE_NEWUSER | flags)
-        child.write_file("/proc/self/setgroups", b"deny")
-        child.write_file("/proc/self/uid_map", f"0 {outer} 1".encode())
-        child.write_file("/proc/self/gid_map", f"0 {outer} 1".encode())
+        maps = (("setgroups", b"deny"), ("uid_map", f"0 {outer} 1".encode()),
+                ("gid_map", f"0 {outer} 1".encode()))
+        try:
+            for name, data in maps:
+                child.write_file(f"/proc/self/{name}", data)
+        except PermissionError:
+            if self._setup is None:
+                self._setup = self.kernel.spawn()
+            for name, data in maps:
+                self._setup.write_file(f"/proc/{child.pid}/{name}", data)
         return child
 
     def workspace(self, task: Task) -> str:

@@ -179,16 +179,8 @@ def limits_come_from_the_namespace(lab: Lab) -> None:
 def _root_of_new_user_ns(lab: Lab, host: Task, uid: int, flags: int = 0) -> Task:
     """A child of an unprivileged ``uid`` (made from root ``host``) in a new
     user namespace (plus ``flags``) whose root is ``uid``: the namespace is
-    owned by ``uid``, and its root is not kernel uid 0.
-
-    ``host`` writes the child's maps: a task that changed its uid is not
-    dumpable, so its own /proc/self/uid_map belongs to root and is not
-    writable from inside (lab.user_ns of a lab.unprivileged task fails with
-    EACCES on Linux)."""
-    user = lab.unprivileged(host, uid, uid)
-    child = user.fork(abi.CLONE_NEWUSER | flags)
-    host.write_file(f"/proc/{child.pid}/uid_map", f"0 {uid} 1".encode())
-    host.write_file(f"/proc/{child.pid}/gid_map", f"0 {uid} 1".encode())
+    owned by ``uid``, and its root is not kernel uid 0."""
+    child = lab.user_ns(lab.unprivileged(host, uid, uid), flags)
     expect(child.getresuid(), (0, 0, 0), "ids of the new user namespace's root")
     return child
 
