@@ -145,6 +145,16 @@ class MqAttr(NamedTuple):
     curmsgs: int = 0
 
 
+class Stat(NamedTuple):
+    """What stat(2) says of a file: type and mode bits, owner, inode."""
+
+    mode: int
+    uid: int
+    gid: int
+    ino: int
+    size: int
+
+
 class SigInfo(NamedTuple):
     """What sigtimedwait(2) says of a signal taken: number, si_code (e.g.
     SI_MESGQ = -3 for an mq_notify), and the sender's pid and uid."""

@@ -32,6 +32,7 @@ from ._types import (
     ShmInfo,
     ShmLimitsInfo,
     SigInfo,
+    Stat,
 )
 
 #: A semaphore operation: (sem_num, sem_op, sem_flg).
@@ -175,6 +176,10 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def write_file(self, path: str, data: bytes) -> None:
         """Open for writing, write and close (sysctls, uid_map)."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> Stat:
+        """stat(2): mode (with the file type bits), uid, gid, inode, size."""
 
     @abc.abstractmethod
     def listdir(self, path: str) -> list[str]:

@@ -33,6 +33,7 @@ from .._types import (
     ShmLimitsInfo,
     SigInfo,
     Snapshot,
+    Stat,
 )
 from ..contract import HasPid, Kernel, SemOp, Task
 from . import _rpc
@@ -233,6 +234,9 @@ class LinuxTask(Task):
 
     def write_file(self, path: str, data: bytes) -> None:
         self._call("write_file", path, data)
+
+    def stat(self, path: str) -> Stat:
+        return cast(Stat, self._call("stat", path))
 
     def listdir(self, path: str) -> list[str]:
         return cast(list[str], self._call("listdir", path))

@@ -33,6 +33,7 @@ from .._types import (
     ShmidDs,
     ShmInfo,
     ShmLimitsInfo,
+    Stat,
 )
 from . import libc
 
@@ -287,6 +288,12 @@ class Syscalls:
                     break
         finally:
             os.close(fd)
+
+    @_plain_oserror
+    def stat(self, path: str) -> Stat:
+        """stat(2).  Raises OSError."""
+        st = os.stat(path)
+        return Stat(st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_size)
 
     @_plain_oserror
     def listdir(self, path: str) -> list[str]:

@@ -241,8 +241,11 @@ def mqueue_root_mode_and_queue_file_format(lab: Lab) -> None:
     t.mq_receive(fd, 64)
     expect(t.read_file(f"{ws}/m/fmt"), _queue_file(2, 0, 0, 0), "after unregistering and a receive")
     t.close(fd)
-    # Mode 1777, as far as permissions show it: anyone may list and create
-    # (o+rwx), only the owner may remove (sticky).
+    root = expect_ok(t.stat, f"{ws}/m", what="stat of the mqueue root")
+    expect(oct(root.mode), oct(0o41777), "the mqueue root: a directory, mode 1777")
+    expect(oct(t.stat(f"{ws}/m/fmt").mode), oct(0o100600), "a queue: a regular file, its mode")
+    # And what the mode means: anyone may list and create (o+rwx), only the
+    # owner may remove (sticky).
     other = lab.unprivileged(t, UID_STICKY, UID_STICKY)
     expect(expect_ok(other.listdir, f"{ws}/m", what="listdir as another user"), ["fmt"],
            "the root is world readable")
