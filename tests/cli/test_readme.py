@@ -4,9 +4,9 @@ The console blocks of README.md are run in order, as root, in this test
 process's private /run (see tests/conftest.py).  Outputs are compared line
 by line, trailing blanks aside, with namespace numbers (which differ from
 run to run) masked.  For ``ipcns list`` the header must match and the rows
-of the namespaces the session named must appear in order; the host's own
-row and other namespaces of the host may differ (they are not the
-session's).
+of the namespaces the README names must appear in order; the host's own
+row and other namespaces of the host may differ (the README did not make
+them).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def is_subsequence(part: list[str], whole: list[str]) -> bool:
     return all(line in it for line in part)
 
 
-def test_readme_has_a_session_to_check() -> None:
+def test_readme_has_commands_to_check() -> None:
     blocks = console_blocks(README.read_text())
     assert blocks and sum(len(b) for b in blocks) >= 10
 
