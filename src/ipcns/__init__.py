@@ -46,6 +46,7 @@ from ._types import (
     SemaphoreSet,
     SharedMemory,
     Snapshot,
+    Summary,
     Usage,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "SemaphoreSet",
     "SharedMemory",
     "Snapshot",
+    "Summary",
     "Usage",
     "create",
     "delete",
@@ -83,6 +85,7 @@ __all__ = [
     "namespaces",
     "open",
     "spawn",
+    "summaries",
 ]
 
 __version__ = "0.1.0"
@@ -160,6 +163,17 @@ def inventory(targets: list[Namespace] | None = None, *,
     from .linux.namespace import inventory as _inventory
 
     return _inventory(targets, skip_gone=skip_gone)
+
+
+def summaries(targets: list[Namespace] | None = None, *,
+              skip_gone: bool | None = None) -> list[Summary]:
+    """How full every namespace (or each of ``targets``) is: usage counters
+    beside the limits that bound them and the segments' bytes, without the
+    objects (what ``ipcns list`` shows); several times cheaper than
+    :func:`inventory`.  Raises as inventory does."""
+    from .linux.namespace import summaries as _summaries
+
+    return _summaries(targets, skip_gone=skip_gone)
 
 
 def kernel(name: str = "linux") -> Kernel:

@@ -381,7 +381,7 @@ class Usage(NamedTuple):
     shm_tot: int
     mq_queues: int
 
-    def counters(self, limits: Limits) -> list[Counter]:
+    def counters(self, limits: Limits | Bounds) -> list[Counter]:
         """Each counter beside the limit the kernel checks it against."""
         return [
             Counter("msg_queues", self.msg_queues, limits.msgmni),
@@ -393,6 +393,43 @@ class Usage(NamedTuple):
             Counter("shm_tot", self.shm_tot, limits.shmall),
             Counter("mq_queues", self.mq_queues, limits.queues_max),
         ]
+
+
+class Bounds(NamedTuple):
+    """The limits that bound a usage counter (a part of :class:`Limits`)."""
+
+    msgmni: int
+    semmni: int
+    semmns: int
+    shmmni: int
+    shmall: int
+    queues_max: int
+
+
+class Summary(NamedTuple):
+    """How full one namespace is, without its objects: what ``ipcns list``
+    shows, read at a fraction of a Snapshot's cost.
+
+    ``usage`` is the kernel's own counters; ``shm_bytes`` the sizes of all
+    segments added up; ``bounds`` the limits that bound the counters;
+    ``mqueue_error`` why POSIX queues could not be counted (None when they
+    were).
+    """
+
+    inode: int
+    usage: Usage
+    shm_bytes: int
+    bounds: Bounds
+    mqueue_error: str | None = None
+
+    def counters(self) -> list[Counter]:
+        """Usage counters beside their limits."""
+        return self.usage.counters(self.bounds)
+
+    def fullest(self) -> Counter | None:
+        """The counter nearest its limit (None if no counter has a limit)."""
+        bounded = [c for c in self.counters() if c.percent is not None]
+        return max(bounded, key=lambda c: c.percent or 0.0) if bounded else None
 
 
 class Snapshot(NamedTuple):

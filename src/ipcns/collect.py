@@ -10,12 +10,14 @@ kernel itself publishes: ``/proc/sysvipc/*``, the ipc sysctls, the
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Protocol
 
 from . import abi
 from ._procfs import make_limits, parse_msg, parse_sem, parse_shm
 from ._types import (
+    Bounds,
     IpcObject,
     MsgInfo,
     PosixQueue,
@@ -23,6 +25,7 @@ from ._types import (
     ShmInfo,
     ShmLimitsInfo,
     Snapshot,
+    Summary,
     Usage,
 )
 
@@ -41,6 +44,28 @@ class Source(Protocol):
 #: Lists the POSIX queues of the source's namespace; raises OSError when it
 #: cannot (for example without the privilege to mount mqueue there).
 QueueLister = Callable[[], list[PosixQueue]]
+#: Counts them, the same way.
+QueueCounter = Callable[[], int]
+
+
+def _mq_error(err: OSError) -> str:
+    message = f"cannot list POSIX queues: {err.strerror}"
+    if err.errno in (errno.EPERM, errno.EACCES):
+        message += " (needs CAP_SYS_ADMIN over the namespace)"
+    return message
+
+
+def _usage(msg: MsgInfo, sem: SemInfo, shm: ShmInfo, mq_queues: int) -> Usage:
+    return Usage(msg_queues=msg.msgpool, msg_bytes=msg.msgtql, msg_hdrs=msg.msgmap,
+                 sem_sets=sem.semusz, used_sems=sem.semaem, shm_segments=shm.used_ids,
+                 shm_tot=shm.shm_tot, mq_queues=mq_queues)
+
+
+def _default_sysctl(src: Source) -> Callable[[str], bytes]:
+    def read(path: str) -> bytes:
+        return src.read_file("/proc/sys/" + path)
+
+    return read
 
 
 def collect(src: Source, queues: QueueLister,
@@ -72,28 +97,47 @@ def collect(src: Source, queues: QueueLister,
     try:
         found = queues()
     except OSError as err:
-        mq_error = f"cannot list POSIX queues: {err.strerror}"
-        if err.errno in (1, 13):
-            mq_error += " (needs CAP_SYS_ADMIN over the namespace)"
-    if read_sysctl is None:
-        def read_sysctl(path: str) -> bytes:
-            return src.read_file("/proc/sys/" + path)
+        mq_error = _mq_error(err)
     limits = make_limits(src.msgctl_info(abi.IPC_INFO), src.semctl_info(abi.IPC_INFO),
-                         src.shmctl_ipcinfo(), read_sysctl)
-    usage = Usage(
-        msg_queues=msg.msgpool,
-        msg_bytes=msg.msgtql,
-        msg_hdrs=msg.msgmap,
-        sem_sets=sem.semusz,
-        used_sems=sem.semaem,
-        shm_segments=shm.used_ids,
-        shm_tot=shm.shm_tot,
-        mq_queues=len(found),
-    )
+                         src.shmctl_ipcinfo(), read_sysctl or _default_sysctl(src))
     return Snapshot(
         inode=src.ns_inode() if inode is None else inode,
         objects=(*objects, *found),
         limits=limits,
-        usage=usage,
+        usage=_usage(msg, sem, shm, len(found)),
+        mqueue_error=mq_error,
+    )
+
+
+def summarize(src: Source, queues: QueueCounter,
+              read_sysctl: Callable[[str], bytes] | None = None,
+              inode: int | None = None) -> Summary:
+    """A Summary of the namespace ``src`` is in: the counters, the segments'
+    bytes and the limits that bound the counters; no object is listed and
+    one sysctl file is read.  Raises OSError as :func:`collect` does."""
+    msg = src.msgctl_info(abi.MSG_INFO)
+    sem = src.semctl_info(abi.SEM_INFO)
+    shm = src.shmctl_info()
+    shm_bytes = 0
+    if shm.used_ids:
+        shm_bytes = sum(s.size for s in parse_shm(src.read_file("/proc/sysvipc/shm")))
+    mq_error = None
+    count = 0
+    try:
+        count = queues()
+    except OSError as err:
+        mq_error = _mq_error(err)
+    msg_lim = src.msgctl_info(abi.IPC_INFO)
+    sem_lim = src.semctl_info(abi.IPC_INFO)
+    shm_lim = src.shmctl_ipcinfo()
+    read = read_sysctl or _default_sysctl(src)
+    bounds = Bounds(msgmni=msg_lim.msgmni, semmni=sem_lim.semmni, semmns=sem_lim.semmns,
+                    shmmni=shm_lim.shmmni, shmall=shm_lim.shmall,
+                    queues_max=int(read("fs/mqueue/queues_max").split()[0]))
+    return Summary(
+        inode=src.ns_inode() if inode is None else inode,
+        usage=_usage(msg, sem, shm, count),
+        shm_bytes=shm_bytes,
+        bounds=bounds,
         mqueue_error=mq_error,
     )

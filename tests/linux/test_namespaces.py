@@ -77,6 +77,12 @@ def test_util_linux_namespace_shows_exactly_what_was_made(ul_ns: str) -> None:
     assert u.shm_tot == (40000 + 4095) // 4096
     assert snap.limits.shmmni == 4096 and snap.limits.queues_max == 256
     assert ns.usage() == u
+    (summary,) = ipcns.summaries([ns])
+    assert (summary.inode, summary.usage, summary.mqueue_error) == (ns.inode, u, None)
+    assert summary.shm_bytes == 40000
+    assert summary.counters() == snap.counters()
+    fullest = summary.fullest()
+    assert fullest is not None and fullest.name == "mq_queues"  # 1 of 256
 
 
 def test_named_namespace_lifecycle(ns_name: str) -> None:

@@ -21,7 +21,7 @@ from ._common import (
 from ._output import Column, dump_json, emit, select, table
 
 if TYPE_CHECKING:
-    from ipcns import Counter, Limits, Snapshot
+    from ipcns import Counter, Limits, Snapshot, Summary
     from ipcns.linux.namespace import Namespace
 
 #: The limit the kernel checks each usage counter against.
@@ -67,7 +67,7 @@ FIELDS = {
 }
 
 
-def fullest(snap: Snapshot) -> tuple[float | None, str | None]:
+def fullest(snap: Snapshot | Summary) -> tuple[float | None, str | None]:
     """The highest usage in percent of its limit, and that limit's name."""
     best: tuple[float | None, str | None] = (None, None)
     for c in snap.counters():
@@ -84,7 +84,7 @@ class NsRow:
     __slots__ = ("_fullest", "containers", "host", "inode", "mounts", "names", "ns", "pid",
                  "pids", "snap")
 
-    def __init__(self, inode: int, ns: Namespace | None, snap: Snapshot | None, host: bool,
+    def __init__(self, inode: int, ns: Namespace | None, snap: Summary | None, host: bool,
                  names: list[str]) -> None:
         self.inode = inode
         self.ns = ns
@@ -119,7 +119,7 @@ class NsRow:
     def shm_bytes(self) -> int | None:
         if self.snap is None:
             return None
-        return sum(s.size for s in self.snap.shm_segments)
+        return self.snap.shm_bytes
 
     def fullest(self) -> tuple[float | None, str | None]:
         if self._fullest is None:
@@ -213,9 +213,9 @@ def run_list(args: argparse.Namespace) -> int:
     columns = select(args.output, list_columns(args.bytes), LIST_DEFAULT)
     shared_kernel()  # the helpers start while discovery runs here
     found = {ns.inode: ns for ns in ipcns.namespaces()}
-    # One inventory pass over what discovery found (no second /proc scan);
-    # one that vanished meanwhile is left out.
-    snaps = {s.inode: s for s in ipcns.inventory(list(found.values()), skip_gone=True)}
+    # One pass over what discovery found (no second /proc scan), counting
+    # without listing objects; one that vanished meanwhile is left out.
+    snaps = {s.inode: s for s in ipcns.summaries(list(found.values()), skip_gone=True)}
     host = discovery.host_inode()
     names = names_by_inode()
     rows = [NsRow(inode, found.get(inode), snaps.get(inode), inode == host,

@@ -34,8 +34,8 @@ from . import _rpc, syscalls
 from .syscalls import Syscalls
 
 #: Requests a helper takes besides the Syscalls methods.
-_EXTRA = frozenset({"fork", "thread", "exit", "mount", "snapshot", "adopt_fd", "getpid",
-                    "sigtimedwait"})
+_EXTRA = frozenset({"fork", "thread", "exit", "mount", "snapshot", "summary", "adopt_fd",
+                    "getpid", "sigtimedwait"})
 
 #: Signals a task holds blocked, so that a notification (mq_notify, a
 #: test's kill) waits for sigtimedwait instead of killing the helper.
@@ -162,12 +162,13 @@ class Server:
         if op == "mount":
             syscalls.mount(*args)  # type: ignore[arg-type]
             return None, []
-        if op == "snapshot":
+        if op in ("snapshot", "summary"):
             from ._inventory import hop
 
             gc.disable()  # thousands of small tuples, none of them cyclic
             try:
-                return hop(self.sys, args[0], self.later), []  # type: ignore[arg-type]
+                refs = cast(list[tuple[str, int]], args[0])
+                return hop(self.sys, refs, self.later, op == "summary"), []
             finally:
                 gc.enable()
         raise ValueError(f"unknown request {op!r}")

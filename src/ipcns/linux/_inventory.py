@@ -22,8 +22,8 @@ import os
 
 from .. import abi
 from .._procfs import parse_queue_file
-from .._types import PosixQueue, Snapshot
-from ..collect import collect
+from .._types import PosixQueue, Snapshot, Summary
+from ..collect import collect, summarize
 from . import syscalls
 from .syscalls import Syscalls
 
@@ -117,14 +117,23 @@ class FreshSysctls:
         self.uses += 1
 
 
-def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
-        ) -> list[Snapshot | OSError]:
-    """A Snapshot of each namespace ``(path, inode)``, in order; an OSError in
-    place of one that could not be read (ESTALE when ``path`` no longer
-    names that namespace).  Descriptors to close go to ``later``."""
+def count_queues(later: list[int]) -> int:
+    """How many POSIX queues the current IPC namespace has.  Raises OSError
+    as :func:`list_queues` does."""
+    mnt = syscalls.fsmount_mqueue(later)
+    later.append(mnt)
+    return len(os.listdir(mnt))
+
+
+def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
+        summary: bool = False) -> list[Snapshot | Summary | OSError]:
+    """A Snapshot (with ``summary``: a Summary) of each namespace ``(path,
+    inode)``, in order; an OSError in place of one that could not be read
+    (ESTALE when ``path`` no longer names that namespace).  Descriptors to
+    close go to ``later``."""
     here = sys.ns_inode()
     sysctls = FreshSysctls(later)
-    out: list[Snapshot | OSError] = []
+    out: list[Snapshot | Summary | OSError] = []
     for path, inode in refs:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -137,7 +146,10 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int]
                     here = inode
             finally:
                 os.close(fd)
-            out.append(collect(sys, lambda: list_queues(sys, later), sysctls, inode))
+            if summary:
+                out.append(summarize(sys, lambda: count_queues(later), sysctls, inode))
+            else:
+                out.append(collect(sys, lambda: list_queues(sys, later), sysctls, inode))
             sysctls.next_namespace()
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))

@@ -34,6 +34,7 @@ from .._types import (
     SigInfo,
     Snapshot,
     Stat,
+    Summary,
 )
 from ..contract import HasPid, Kernel, SemOp, Task
 from . import _rpc
@@ -191,6 +192,10 @@ class LinuxTask(Task):
         """Hop through namespaces ``(path, inode)`` with setns, one request in
         all; a Snapshot of each, or the OSError met there."""
         return cast(list[Snapshot | OSError], self._call("snapshot", list(refs)))
+
+    def summary(self, refs: Sequence[tuple[str, int]]) -> list[Summary | OSError]:
+        """As :meth:`snapshot`, with a Summary of each."""
+        return cast(list[Summary | OSError], self._call("summary", list(refs)))
 
     # -- credentials and limits ----------------------------------------------
 
