@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from ._errors import AlreadyExists, InvalidSpec, IpcnsError, NamespaceNotFound, PrivilegeError
 from ._types import (
+    Bounds,
     Container,
     Counter,
     Limits,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyExists",
+    "Bounds",
     "Container",
     "Counter",
     "InvalidSpec",
