@@ -18,27 +18,22 @@ namespaces.  Everything lives in a private mount namespace of this process.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from inventory import isolate, populate
+from inventory import best, isolate, populate
 
 from ipcns.linux.kernel import LinuxKernel
 
 
 def timed(argv: list[str], repeat: int) -> float:
     """Median wall time of running ``argv`` (output discarded)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return best(functools.partial(subprocess.run, argv, check=True,
+                                  stdout=subprocess.DEVNULL), repeat)
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ For each size N it makes N IPC namespaces (bind mounts, like
 semaphore sets and 2 POSIX queues, then times:
 
 * ``ipcns.inventory()``: discovery of every namespace on the host plus
-  objects (SysV and POSIX), limits and usage of each, one helper hopping
+  objects (SysV and POSIX), limits and usage of each, helpers hopping
   through them with setns;
 * ``for f in FILES; do nsenter --ipc=$f lsipc --json; done``, which sees
   SysV objects only.

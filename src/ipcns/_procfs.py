@@ -29,11 +29,6 @@ _RENAME = {"msqid": "id", "semid": "id", "shmid": "id", "perms": "mode",
 _QUEUE_FIELD = re.compile(rb"([A-Z_]+):(-?\d+)")
 
 
-def unsigned_key(key: int) -> int:
-    """A key_t as an unsigned 32-bit number (0xdeadbeef, not -559038737)."""
-    return key & 0xFFFFFFFF
-
-
 def signed_key(key: int) -> int:
     """A key as the signed int the kernel takes (-559038737 for 0xdeadbeef)."""
     key &= 0xFFFFFFFF

@@ -13,7 +13,8 @@ and exec per namespace costs milliseconds).  After joining a namespace:
   1000).  A fresh procfs has chains of one.
 
 Tearing a detached mount down waits for an RCU grace period (about 60 us
-each), so the descriptors are closed after the answer has been sent.
+each), so the descriptors are closed only at the helper's next request or
+exit, after every helper of an inventory has answered.
 """
 
 from __future__ import annotations

@@ -66,8 +66,7 @@ def _comm(pid: int) -> str:
     return _read(f"/proc/{pid}/comm").rstrip("\n")
 
 
-def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True,
-         comm: bool = True) -> dict[int, _Found]:
+def scan(*, comm: bool = True) -> dict[int, _Found]:
     """Every IPC namespace reachable from /proc, by inode; ``comm=False``
     leaves process names empty (one file read less per process)."""
     found: dict[int, _Found] = {}
@@ -89,45 +88,42 @@ def scan(*, threads: bool = True, fds: bool = True, mounts: bool = True,
             continue  # gone, a zombie, or not ours to look at
         name_ = _comm(pid) if comm else ""
         at(inode).processes.append(Process(pid, name_))
-        if threads:
-            try:
-                tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                tids = []
-            if len(tids) > 1:
-                for tid_name in tids:
-                    tid = int(tid_name)
-                    t_inode = _ns_of(f"/proc/{pid}/task/{tid}/ns/ipc")
-                    if tid != pid and t_inode is not None and t_inode != inode:
-                        at(t_inode).processes.append(Process(pid, name_, tid))
-        if fds:
-            try:
-                fd_names = os.listdir(f"/proc/{pid}/fd")
-            except OSError:
-                fd_names = []
-            for fd_name in fd_names:
-                fd_path = f"/proc/{pid}/fd/{fd_name}"
-                fd_inode = _ns_of(fd_path)
-                if fd_inode is not None:
-                    at(fd_inode).holders.append(Holder("fd", fd_path, pid, int(fd_name)))
-        if mounts:
-            try:
-                mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
-            except OSError:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            tids = []
+        if len(tids) > 1:
+            for tid_name in tids:
+                tid = int(tid_name)
+                t_inode = _ns_of(f"/proc/{pid}/task/{tid}/ns/ipc")
+                if tid != pid and t_inode is not None and t_inode != inode:
+                    at(t_inode).processes.append(Process(pid, name_, tid))
+        try:
+            fd_names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            fd_names = []
+        for fd_name in fd_names:
+            fd_path = f"/proc/{pid}/fd/{fd_name}"
+            fd_inode = _ns_of(fd_path)
+            if fd_inode is not None:
+                at(fd_inode).holders.append(Holder("fd", fd_path, pid, int(fd_name)))
+        try:
+            mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+        except OSError:
+            continue
+        if mnt in seen_mnt:
+            continue
+        seen_mnt.add(mnt)
+        prefix = "" if mnt == own_mnt else f"/proc/{pid}/root"
+        for line in _read(f"/proc/{pid}/mountinfo").splitlines():
+            parts = line.split(" - ", 1)
+            if len(parts) != 2 or not parts[1].startswith("nsfs "):
                 continue
-            if mnt in seen_mnt:
-                continue
-            seen_mnt.add(mnt)
-            prefix = "" if mnt == own_mnt else f"/proc/{pid}/root"
-            for line in _read(f"/proc/{pid}/mountinfo").splitlines():
-                parts = line.split(" - ", 1)
-                if len(parts) != 2 or not parts[1].startswith("nsfs "):
-                    continue
-                cols = parts[0].split()
-                m = _NS_LINK.match(cols[3])
-                if m:
-                    path = prefix + _unescape(cols[4])
-                    at(int(m.group(1))).holders.append(Holder("mount", path, pid))
+            cols = parts[0].split()
+            m = _NS_LINK.match(cols[3])
+            if m:
+                path = prefix + _unescape(cols[4])
+                at(int(m.group(1))).holders.append(Holder("mount", path, pid))
     return found
 
 
@@ -180,10 +176,10 @@ def host_inode() -> int | None:
     return _ns_of("/proc/2/ns/ipc") or _ns_of("/proc/1/ns/ipc")
 
 
-def describe(entry: _Found, containers: bool = True, owner: bool = True) -> NamespaceInfo:
+def describe(entry: _Found, containers: bool = True) -> NamespaceInfo:
     """A NamespaceInfo for one scanned namespace."""
     ref = best_ref(entry)
-    owner_ns, owner_uid = owner_of(ref) if (owner and ref) else (None, None)
+    owner_ns, owner_uid = owner_of(ref) if ref else (None, None)
     found: list[Container] = []
     if containers:
         for proc in entry.processes:
