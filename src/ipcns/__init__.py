@@ -9,7 +9,8 @@ memory segments, and POSIX message queues.  This package gives:
   command in a new one after a setup step; a :class:`Namespace` lists its
   objects, limits and usage and runs commands or code inside;
 * :func:`kernel`: a backend of the contract in :mod:`ipcns.contract`, the
-  host kernel ("linux") driven through helper processes.
+  host kernel ("linux") driven through helper processes, or the reference
+  model ("model"), a pure-Python kernel of its own.
 
 Glossary (one name for one thing):
 
@@ -179,7 +180,9 @@ def summaries(targets: list[Namespace] | None = None, *,
 
 
 def kernel(name: str = "linux") -> Kernel:
-    """A backend of the contract: "linux" (the host kernel).
+    """A backend of the contract: "linux" (the host kernel, driven through
+    helper processes; needs root) or "model" (the reference model, in this
+    process, on any OS, without privilege).
 
     Raises InvalidSpec for an unknown name.
     """
@@ -187,7 +190,11 @@ def kernel(name: str = "linux") -> Kernel:
         from .linux.kernel import LinuxKernel
 
         return LinuxKernel()
-    raise InvalidSpec(f"unknown kernel {name!r}: choose 'linux'")
+    if name == "model":
+        from .model import ModelKernel
+
+        return ModelKernel()
+    raise InvalidSpec(f"unknown kernel {name!r}: choose 'linux' or 'model'")
 
 
 def __getattr__(attr: str) -> object:

@@ -13,12 +13,16 @@ from ipcns.conformance import ITEMS, Scenario, load, run_one
 from ipcns.contract import Kernel
 
 SCENARIOS = load()
-BACKENDS: dict[str, Callable[[], Kernel]] = {"linux": lambda: ipcns.kernel("linux")}
+BACKENDS: dict[str, Callable[[], Kernel]] = {
+    "linux": lambda: ipcns.kernel("linux"),
+    "model": lambda: ipcns.kernel("model"),
+}
+#: Only the host kernel needs root; the model runs anywhere.
+_BACKEND_PARAMS = [pytest.param("linux", marks=pytest.mark.kernel), "model"]
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "SEMANTICS.md"
 
 
-@pytest.mark.kernel
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", _BACKEND_PARAMS)
 @pytest.mark.parametrize("sc", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario(sc: Scenario, backend: str) -> None:
     result = run_one(sc, BACKENDS[backend])
