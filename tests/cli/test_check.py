@@ -64,3 +64,13 @@ def test_no_match_is_a_usage_error(cli: Cli) -> None:
     assert r.code == 2
     assert r.err.strip() == ("ipcns: check: no scenario matches 'no-such-scenario' "
                              "(see 'ipcns check --list')")
+
+
+def test_backend_is_linux_or_model(cli: Cli) -> None:
+    r = cli("check", "--backend", "nosuch", "-k", "N04")
+    assert r.code == 2 and r.out == ""
+    assert r.err.strip() == ("ipcns: check: argument --backend: invalid choice: 'nosuch' "
+                             "(choose from 'linux', 'model') (see 'ipcns check --help')")
+    r = cli("check", "--backend", "linux", "-k", "N04", "--format", "json")
+    assert r.code == 0, r.err
+    assert r.json()["backend"] == "linux"

@@ -209,8 +209,10 @@ _groups: dict[int, str | None] = {}
 def user_name(uid: int) -> str | None:
     """The login name of ``uid``, None when it has none."""
     if uid not in _users:
-        import pwd
-
+        try:
+            import pwd
+        except ImportError:  # not a Unix: no user database
+            return None
         try:
             _users[uid] = pwd.getpwuid(uid).pw_name
         except (KeyError, OverflowError):
@@ -221,8 +223,10 @@ def user_name(uid: int) -> str | None:
 def group_name(gid: int) -> str | None:
     """The name of group ``gid``, None when it has none."""
     if gid not in _groups:
-        import grp
-
+        try:
+            import grp
+        except ImportError:  # not a Unix: no user database
+            return None
         try:
             _groups[gid] = grp.getgrgid(gid).gr_name
         except (KeyError, OverflowError):

@@ -1,20 +1,22 @@
 """``ipcns demo``: the classic two-shell walk-through of IPC namespaces, run
-for real and narrated.
+for real and narrated, on a backend of the contract.
 
-The "shells" are helper tasks of a LinuxKernel: the first lives in a
-namespace A made for the demo (the host's own namespace is left alone), the
+The "shells" are tasks of a kernel (``ipcns.kernel(backend)``: the host's,
+through helper processes, or the reference model): the first lives in a
+namespace A made for the demo (the initial namespace is left alone), the
 second starts beside it and then does ``unshare -iu`` (a task forked with
 CLONE_NEWIPC|CLONE_NEWUTS: namespace B, hostname container001, written to
 /proc/sys/kernel/hostname inside B's UTS namespace).  Every output shown is
-read from the kernel at that moment: identities with readlink on
-/proc/PID/ns/*, queues from /proc/sysvipc/msg inside each namespace.  The
-kernel is closed in a finally: its tasks end, and with them A and B.
+read from the kernel at that moment, through the contract only: identities
+as each task sees its own namespaces (``Task.ns_inode``, printed the way
+readlink prints /proc/PID/ns/*), queues from /proc/sysvipc/msg inside each
+namespace.  The kernel is closed in a finally: its tasks end, and with them
+A and B.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -50,7 +52,9 @@ class Narrator:
 
 
 def _readlink(task: Task, *kinds: str) -> str:
-    return "\n".join(os.readlink(f"/proc/{task.pid}/ns/{k}") for k in kinds)
+    """What ``readlink /proc/PID/ns/KIND...`` prints (``uts:[N]``), from the
+    task's own view of its namespaces."""
+    return "\n".join(f"{k}:[{task.ns_inode(k)}]" for k in kinds)
 
 
 def _hostname(task: Task) -> str:
@@ -85,7 +89,15 @@ def _ipcmk_q(task: Task) -> str:
         return f"Message queue id: {msqid}"
 
 
-def _gone(pids: list[int], timeout: float = 2.0) -> bool:
+def _gone(tasks: list[Task], backend: str, timeout: float = 2.0) -> bool:
+    """True once every task has ended (after the kernel's close).  On the
+    host kernel, also wait until none of their processes is left in /proc
+    but as a zombie."""
+    if any(task.alive for task in tasks):
+        return False
+    if backend != "linux":
+        return True
+    pids = [task.pid for task in tasks]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         alive = []
@@ -104,19 +116,24 @@ def _gone(pids: list[int], timeout: float = 2.0) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``ipcns demo [--pause]``."""
+    """``ipcns demo [--backend linux|model] [--pause]``."""
+    import ipcns
     from ipcns import abi
     from ipcns._errors import translate
-    from ipcns.linux.kernel import LinuxKernel
 
+    backend: str = getattr(args, "backend", "linux")
     n = Narrator(args.pause)
+    kernel = ipcns.kernel(backend)
     print("IPC namespaces, shown with two shells (after the classic ipcmk/unshare/nsenter")
-    print("walk-through).  Every output below is read from the kernel as it happens.")
-    kernel = LinuxKernel()
-    pids: list[int] = []
+    if backend == "linux":
+        print("walk-through).  Every output below is read from the kernel as it happens.")
+    else:
+        print("walk-through), run on the reference model: nothing on the host is touched.")
+        print("Every output below is read from the model as it happens.")
+    tasks: list[Task] = []
     try:
         first = kernel.spawn()
-        pids.append(first.pid)
+        tasks.append(first)
         try:
             first.unshare(abi.CLONE_NEWIPC)
         except OSError as err:
@@ -134,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         n.step()
 
         second = first.fork(0)
-        pids.append(second.pid)
+        tasks.append(second)
         s = f"[second shell, pid {second.pid}] "
         n.say("A second shell, opened beside the first: same namespaces, same queue.")
         n.run(s, f"readlink /proc/{second.pid}/ns/uts /proc/{second.pid}/ns/ipc",
@@ -146,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             inner = second.fork(abi.CLONE_NEWIPC | abi.CLONE_NEWUTS)
         except OSError as err:
             raise translate(err, "cannot make namespace B") from err
-        pids.append(inner.pid)
+        tasks.append(inner)
         b = f"[container001, pid {inner.pid}] "
         n.say(f"In the second shell: unshare -iu /bin/bash.  The new shell (pid {inner.pid})\n"
               "has new IPC and UTS namespaces (B); give it its own hostname.")
@@ -168,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         n.step()
 
         joined = first.fork(0)
-        pids.append(joined.pid)
+        tasks.append(joined)
         try:
             joined.setns(inner, abi.CLONE_NEWIPC | abi.CLONE_NEWUTS)
         except OSError as err:
@@ -183,6 +200,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         kernel.close()
     n.say("Done: every shell of the demo has ended, and with them namespaces A and B"
-          if _gone(pids) else "Done: the demo's shells were told to end")
+          if _gone(tasks, backend) else "Done: the demo's shells were told to end")
     print("# (nothing was left on the host; its hostname and queues never changed).")
     return 0

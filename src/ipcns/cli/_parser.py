@@ -32,7 +32,8 @@ See, make, enter and change Linux IPC namespaces: the System V message
 queues, semaphore sets and shared memory segments, and the POSIX message
 queues each one holds, its limits, and who holds it.  Named namespaces
 live under /run/ipcns (the 'ip netns' convention: nsenter --ipc=/run/ipcns/NAME
-enters them).  Most commands need root (CAP_SYS_ADMIN)."""
+enters them).  Most commands need root (CAP_SYS_ADMIN); check and demo
+also run on the reference model (--backend model) as any user."""
 
 EPILOG = """\
 NS, wherever a command takes one, is a name under /run/ipcns, an nsfs path
@@ -47,6 +48,8 @@ examples:
   ipcns exec web -- ipcs -q        run a command inside (like nsenter)
   ipcns limits web msgmni=64       change one of its limits
   ipcns delete web                 drop the name
+  ipcns check --backend model      the conformance suite on the reference model
+                                   (any user: nothing on the host is touched)
 
 Exit status: 0 on success, 1 on failure, 2 for bad usage.  Errors are one
 line on stderr; --debug adds a traceback."""
@@ -293,14 +296,19 @@ def build() -> Parser:
              "namespaces, C01-C10 for the IPC calls) on a backend: one line per\n"
              "scenario (PASS, FAIL with expected and got, or SKIP naming the missing\n"
              "kernel feature), then 'N passed, N failed, N skipped'.  Exit status 0\n"
-             "only when nothing failed.  Every scenario works in namespaces it makes.",
+             "only when nothing failed.  Every scenario works in namespaces it makes.\n"
+             "The backend is the host's kernel (linux, the default: needs root) or\n"
+             "the reference model (model: pure Python, any user, nothing on the host\n"
+             "is touched).",
              "  ipcns check\n"
              "  ipcns check -k N12\n"
              "  ipcns check -k 'C0*' --format tap\n"
-             "  ipcns check --format junit > ipcns-check.xml\n",
+             "  ipcns check --format junit > ipcns-check.xml\n"
+             "  ipcns check --backend model\n",
              _lazy("_check", "run"), common)
-    p.add_argument("--backend", choices=("linux",), default="linux",
-                   help="the kernel to check (default: linux, the host's)")
+    p.add_argument("--backend", choices=("linux", "model"), default="linux",
+                   help="the kernel to check: linux (the host's, the default) or model "
+                        "(the reference model)")
     p.add_argument("-k", metavar="PATTERN", dest="pattern",
                    help="only scenarios whose id (items and name) contains PATTERN, "
                         "or matches it as a glob")
@@ -314,10 +322,17 @@ def build() -> Parser:
              "a first shell's namespace and queue (a namespace A made for the demo, not\n"
              "the host's); a second shell that does unshare -iu (namespace B, hostname\n"
              "container001) and makes its own queue; isolation both ways; joining B by\n"
-             "pid (nsenter -t PID -u -i).  Everything it makes ends with it.",
+             "pid (nsenter -t PID -u -i).  Everything it makes ends with it.  It runs\n"
+             "on the host's kernel (--backend linux, the default: needs root) or on the\n"
+             "reference model (--backend model: any user, nothing on the host is\n"
+             "touched).",
              "  ipcns demo\n"
-             "  ipcns demo --pause\n",
+             "  ipcns demo --pause\n"
+             "  ipcns demo --backend model\n",
              _lazy("_demo", "run"), common)
+    p.add_argument("--backend", choices=("linux", "model"), default="linux",
+                   help="the kernel to run on: linux (the host's, the default) or model "
+                        "(the reference model)")
     p.add_argument("--pause", action="store_true", help="wait for Enter between the steps")
     return parser
 
