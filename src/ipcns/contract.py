@@ -264,7 +264,9 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def semctl_setall(self, semid: int, values: Sequence[int]) -> None:
-        """semctl(SETALL)."""
+        """semctl(SETALL): ``values`` holds one value per semaphore of the
+        set (with fewer, Linux reads past the caller's array; the model
+        gives EFAULT)."""
 
     @abc.abstractmethod
     def semctl_stat(self, semid: int, cmd: int) -> SemidDs:

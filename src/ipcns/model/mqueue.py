@@ -144,8 +144,10 @@ def exit_ns(ns: IpcNamespace) -> None:
 
 
 def _check_name(name: str) -> None:
-    """lookup_noperm of a name in the mqueue root."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
+    """getname and lookup_noperm of a name in the mqueue root."""
+    if not name:
+        raise oserror(errno.ENOENT)
+    if name in (".", "..") or "/" in name or "\0" in name:
         raise oserror(errno.EACCES)
     if len(name.encode()) > NAME_MAX:
         raise oserror(errno.ENAMETOOLONG)
@@ -177,7 +179,8 @@ def create(t: ModelTask, sb: Superblock, name: str, mode: int, attr: MqAttr | No
         raise oserror(errno.EACCES)
     cred = t.cred
     sys_resource = capable(cred, t.world, abi.CAP_SYS_RESOURCE)
-    if ns.mq_queues_count >= ns.mq_queues_max and not sys_resource:
+    # both are unsigned in the kernel: a negative queues_max is no limit
+    if ns.mq_queues_count >= ns.mq_queues_max & 0xFFFFFFFF and not sys_resource:
         raise oserror(errno.ENOSPC)
     maxmsg, msgsize = ns.mq_msg_default, ns.mq_msgsize_default
     if attr is not None:

@@ -166,7 +166,7 @@ def msgrcv(t: ModelTask, msqid: int, size: int, mtype: int, flags: int) -> tuple
     world = t.world
     if msqid < 0 or size < 0:
         raise oserror(errno.EINVAL)
-    if flags & abi.MSG_COPY and not flags & abi.IPC_NOWAIT:
+    if flags & abi.MSG_COPY and (flags & abi.MSG_EXCEPT or not flags & abi.IPC_NOWAIT):
         raise oserror(errno.EINVAL)
     want, mode = _convert_mode(mtype, flags)
     q: MsgQueue = ns.msg_ids.by_id(msqid)
@@ -180,7 +180,10 @@ def msgrcv(t: ModelTask, msqid: int, size: int, mtype: int, flags: int) -> tuple
             if size < len(data) and not flags & abi.MSG_NOERROR:
                 raise oserror(errno.E2BIG)
             if mode == SEARCH_NUMBER:
-                return got_type, data[:size]
+                # copy_msg into a buffer of min(size, msgmax) bytes
+                if len(data) > min(size, ns.msg_ctlmax):
+                    raise oserror(errno.EINVAL)
+                return got_type, data
             del q.messages[i]
             q.rtime = world.now()
             q.lrpid = t.tgid

@@ -418,8 +418,9 @@ def semctl_setall(t: ModelTask, semid: int, values: Sequence[int]) -> None:
         raise oserror(errno.EINVAL)
     sma: SemArray = ns.sem_ids.by_id(semid)
     check_access(ns, t.cred, sma.perm, S_IWUGO)
+    if len(values) < len(sma.sems):
+        raise oserror(errno.EFAULT)  # the kernel would read past the caller's array
     vals = [int(v) & 0xFFFF for v in values][:len(sma.sems)]
-    vals += [0] * (len(sma.sems) - len(vals))
     if any(v > SEMVMX for v in vals):
         raise oserror(errno.ERANGE)
     for s, v in zip(sma.sems, vals, strict=True):
