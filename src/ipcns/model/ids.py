@@ -210,8 +210,8 @@ def ipc_perm_for(cred: Cred, perm: KernIpcPerm) -> tuple[int, int, int, int, int
     """kernel_to_ipc64_perm: (key, uid, gid, cuid, cgid, mode, seq) as the
     caller's user namespace sees them."""
     ns = cred.user_ns
-    return (perm.key & 0xFFFFFFFF, ns.from_kuid(perm.uid), ns.from_kgid(perm.gid), ns.from_kuid(perm.cuid),
-            ns.from_kgid(perm.cgid), perm.mode, perm.seq)
+    return (perm.key & 0xFFFFFFFF, ns.from_kuid(perm.uid), ns.from_kgid(perm.gid),
+            ns.from_kuid(perm.cuid), ns.from_kgid(perm.cgid), perm.mode, perm.seq)
 
 
 def ipcget(ids: IpcIds[T], ns: IpcNamespace, cred: Cred, key: int, flags: int,
