@@ -338,6 +338,8 @@ def exit_sem(t: ModelTask) -> None:
                 s = sma.sems[i]
                 s.val = min(max(s.val + adj, 0), SEMVMX)
                 s.pid = t.tgid
+        # do_smart_update(..., otime=1): the set's otime is now
+        sma.sems[0].otime = ns.world.now()
         _update_queue(ns, sma)
 
 
