@@ -67,27 +67,39 @@ class ModelKernel(Kernel):
                 ns.get()
             return ModelTask(self, process, self._root, nsproxy, tgid)
 
-    def _fork(self, parent: ModelTask, cred: Cred, nsproxy: dict[str, Any],
-              flags: int) -> ModelTask:
-        world = self.world
-        tgid = world.new_pid()
+    def _copy_process(self, parent: ModelTask, flags: int
+                      ) -> tuple[Process, sem.UndoList | None]:
+        """What copy_process copies before the namespaces: the undo list
+        (shared under CLONE_SYSVSEM), the descriptors and the mappings."""
+        ulp = None
+        if flags & abi.CLONE_SYSVSEM:
+            ulp = parent.undo_list()
+            ulp.refs += 1
         old = parent.process
-        process = Process(tgid, old.rlimits, old.umask, parent.cred.user_ns)
+        process = Process(self.world.new_pid(), old.rlimits, old.umask, parent.cred.user_ns)
         process.dumpable = old.dumpable
         for fd, f in old.files.items():
             f.refs += 1
             process.files[fd] = f
-        child = ModelTask(self, process, cred, nsproxy, tgid)
         for addr, (size, att) in old.mm.maps.items():
             process.mm.maps[addr] = (size, att)
             shm.open_mapping(parent, att)
         process.mm.next = old.mm.next
-        if flags & abi.CLONE_SYSVSEM:
-            ulp = parent.undo_list()
-            ulp.refs += 1
-            child.sysvsem = ulp
-        world.wake()
-        return child
+        return process, ulp
+
+    def _abort_copy(self, parent: ModelTask, process: Process,
+                    ulp: sem.UndoList | None) -> None:
+        """A clone failed after _copy_process: the copies go again, with the
+        parent as the current task (as in the kernel's cleanup path)."""
+        for _addr, (_size, att) in list(process.mm.maps.items()):
+            shm.close_mapping(parent, att)
+        process.mm.maps.clear()
+        for f in process.files.values():
+            self._drop_file(parent, f)
+        process.files.clear()
+        if ulp is not None:
+            ulp.refs -= 1
+        self.world.wake()
 
     def _thread(self, parent: ModelTask) -> ModelTask:
         tid = self.world.new_pid()

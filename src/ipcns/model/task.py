@@ -36,6 +36,7 @@ from .creds import (
     Ucounts,
     UserNamespace,
     capset,
+    dec_ucount,
     inc_ucount,
     may_access,
     ns_capable,
@@ -277,15 +278,28 @@ class ModelTask(Task):
         cred = self.cred
         if flags & abi.CLONE_NEWUSER:
             cred = self._new_user_ns(cred)
+        # copy_process copies the undo list, files and memory before the
+        # namespaces: a clone that fails there has opened (and closed
+        # again) the parent's attachments and descriptors.
+        process, ulp = self.kernel._copy_process(self, flags)
         ns_flags = flags & (SETNS_FLAGS & ~abi.CLONE_NEWUSER)
-        if ns_flags:
-            if not ns_capable(cred, cred.user_ns, abi.CAP_SYS_ADMIN):
-                raise oserror(errno.EPERM)
-            if flags & abi.CLONE_NEWIPC and flags & abi.CLONE_SYSVSEM:
-                raise oserror(errno.EINVAL)
-        nsproxy = self._new_namespaces(ns_flags, cred)
+        try:
+            if ns_flags:
+                if not ns_capable(cred, cred.user_ns, abi.CAP_SYS_ADMIN):
+                    raise oserror(errno.EPERM)
+                if flags & abi.CLONE_NEWIPC and flags & abi.CLONE_SYSVSEM:
+                    raise oserror(errno.EINVAL)
+            nsproxy = self._new_namespaces(ns_flags, cred)
+        except OSError:
+            self.kernel._abort_copy(self, process, ulp)
+            if cred.user_ns is not self.cred.user_ns and cred.user_ns.ucounts is not None:
+                dec_ucount(cred.user_ns.ucounts, UCOUNT_USER_NAMESPACES)
+            raise
         self._hold(nsproxy)
-        return self.kernel._fork(self, cred, nsproxy, flags)
+        child = ModelTask(self.kernel, process, cred, nsproxy, process.tgid)
+        child.sysvsem = ulp
+        self.world.wake()
+        return child
 
     @syscall
     def thread(self) -> ModelTask:
