@@ -182,8 +182,8 @@ def shm_access(t: ModelTask, addr: int, offset: int, size: int, write: bool
     seg = att.seg
     if len(seg.data) < start + size:
         seg.data.extend(bytes(start + size - len(seg.data)))
-    first, last = start // PAGE_SIZE, (start + max(size, 1) - 1) // PAGE_SIZE
-    seg.resident.update(range(first, last + 1))
+    if size:  # the pages touched are faulted in (reads too: shmem has no zero page)
+        seg.resident.update(range(start // PAGE_SIZE, (start + size - 1) // PAGE_SIZE + 1))
     return seg, start
 
 
