@@ -264,9 +264,9 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def semctl_setall(self, semid: int, values: Sequence[int]) -> None:
-        """semctl(SETALL): ``values`` holds one value per semaphore of the
-        set (with fewer, Linux reads past the caller's array; the model
-        gives EFAULT)."""
+        """semctl(SETALL): one value per semaphore of the set.  A value
+        outside 0..SEMVMX, or a missing one, is ERANGE; values past the
+        set's size are ignored."""
 
     @abc.abstractmethod
     def semctl_stat(self, semid: int, cmd: int) -> SemidDs:

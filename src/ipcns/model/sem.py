@@ -223,10 +223,10 @@ def semop(t: ModelTask, semid: int, ops: Sequence[tuple[int, int, int]],
     ns = t.ipc
     world = t.world
     nsops = len(ops)
-    if nsops < 1 or semid < 0:
-        raise oserror(errno.EINVAL)
     if nsops > ns.semopm:
         raise oserror(errno.E2BIG)
+    if nsops < 1 or semid < 0:
+        raise oserror(errno.EINVAL)
     deadline = None
     if timeout is not None:
         if timeout < 0:
@@ -420,9 +420,10 @@ def semctl_setall(t: ModelTask, semid: int, values: Sequence[int]) -> None:
         raise oserror(errno.EINVAL)
     sma: SemArray = ns.sem_ids.by_id(semid)
     check_access(ns, t.cred, sma.perm, S_IWUGO)
-    if len(values) < len(sma.sems):
-        raise oserror(errno.EFAULT)  # the kernel would read past the caller's array
-    vals = [int(v) & 0xFFFF for v in values][:len(sma.sems)]
+    # One unsigned short per semaphore: a value that is not one, or a
+    # missing one, is out of range.
+    vals = [int(v) if 0 <= int(v) <= 0xFFFF else 0xFFFF for v in values][:len(sma.sems)]
+    vals += [0xFFFF] * (len(sma.sems) - len(vals))
     if any(v > SEMVMX for v in vals):
         raise oserror(errno.ERANGE)
     for s, v in zip(sma.sems, vals, strict=True):
