@@ -88,10 +88,11 @@ class World:
         self.generation += 1
         self.cond.notify_all()
 
-    def wait(self, deadline: float | None) -> bool:
+    def wait(self, deadline: float | None, task: Any = None) -> bool:
         """Sleep until woken or ``deadline`` (time.monotonic()); False once
-        the deadline passed."""
-        if self.closed:
+        the deadline passed.  EINTR once the kernel closed or ``task`` (the
+        sleeper) was ended meanwhile."""
+        if self.closed or (task is not None and not task.alive):
             raise oserror(errno.EINTR)
         if deadline is None:
             self.cond.wait()
@@ -100,6 +101,6 @@ class World:
             if left <= 0:
                 return False
             self.cond.wait(left)
-        if self.closed:
+        if self.closed or (task is not None and not task.alive):
             raise oserror(errno.EINTR)
         return True

@@ -319,7 +319,7 @@ def mq_send(t: ModelTask, fd: int, data: bytes, prio: int, timeout: float | None
         q.senders.append(me)
         try:
             while q.curmsgs >= q.maxmsg or q.senders[0] is not me:
-                if not world.wait(deadline):
+                if not world.wait(deadline, t):
                     raise oserror(errno.ETIMEDOUT)
         finally:
             q.senders.remove(me)
@@ -369,7 +369,7 @@ def mq_receive(t: ModelTask, fd: int, size: int, timeout: float | None) -> tuple
         q.receivers.append(slot)
         try:
             while not slot:
-                if not world.wait(deadline):
+                if not world.wait(deadline, t):
                     raise oserror(errno.ETIMEDOUT)
         finally:
             if not slot and slot in q.receivers:

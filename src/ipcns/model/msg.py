@@ -109,7 +109,7 @@ def msgsnd(t: ModelTask, msqid: int, mtype: int, data: bytes, flags: int) -> Non
             break
         if flags & abi.IPC_NOWAIT:
             raise oserror(errno.EAGAIN)
-        world.wait(None)
+        world.wait(None, t)
         if q.perm.deleted:
             raise oserror(errno.EIDRM)
     q.lspid = t.tgid
@@ -196,8 +196,12 @@ def msgrcv(t: ModelTask, msqid: int, size: int, mtype: int, flags: int) -> tuple
             raise oserror(errno.ENOMSG)
         r = Receiver(t.tgid, want, mode, INT_MAX if flags & abi.MSG_NOERROR else size)
         q.receivers.append(r)
-        while r.result is None:
-            world.wait(None)
+        try:
+            while r.result is None:
+                world.wait(None, t)
+        finally:
+            if r.result is None and r in q.receivers:
+                q.receivers.remove(r)
         if isinstance(r.result, tuple):
             got_type, data = r.result
             return got_type, data[:size]

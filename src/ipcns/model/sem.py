@@ -265,7 +265,7 @@ def semop(t: ModelTask, semid: int, ops: Sequence[tuple[int, int, int]],
     sma.pending.append(w)
     try:
         while w.status is None:
-            if not world.wait(deadline):
+            if not world.wait(deadline, t):
                 raise oserror(errno.EAGAIN)
     finally:
         if w.status is None and w in sma.pending:

@@ -313,7 +313,7 @@ class ModelTask(Task):
                     if info.signo in signals:
                         self.process.signals.remove(info)
                         return info
-                if not self.world.wait(deadline):
+                if not self.world.wait(deadline, self):
                     return None
 
     def exit(self, status: int = 0) -> None:
