@@ -100,28 +100,24 @@ class UserNamespace:
             ns = ns.parent
         return out
 
+    def _down(self, inner: int, which: str) -> int:
+        """make_kuid/make_kgid: the kernel id of ``inner``, or INVALID_ID."""
+        if inner < 0 or inner > 0xFFFFFFFE:
+            return INVALID_ID
+        ns: UserNamespace | None = self
+        while ns is not None and ns.parent is not None:
+            inner = (ns.uid_map if which == "uid" else ns.gid_map).down(inner)
+            if inner == INVALID_ID:
+                return INVALID_ID
+            ns = ns.parent
+        return inner
+
     def to_kuid(self, uid: int) -> int:
         """make_kuid: INVALID_ID when not mapped."""
-        if uid < 0 or uid > 0xFFFFFFFE:
-            return INVALID_ID
-        ns: UserNamespace | None = self
-        while ns is not None and ns.parent is not None:
-            uid = ns.uid_map.down(uid)
-            if uid == INVALID_ID:
-                return INVALID_ID
-            ns = ns.parent
-        return uid
+        return self._down(uid, "uid")
 
     def to_kgid(self, gid: int) -> int:
-        if gid < 0 or gid > 0xFFFFFFFE:
-            return INVALID_ID
-        ns: UserNamespace | None = self
-        while ns is not None and ns.parent is not None:
-            gid = ns.gid_map.down(gid)
-            if gid == INVALID_ID:
-                return INVALID_ID
-            ns = ns.parent
-        return gid
+        return self._down(gid, "gid")
 
     def _up(self, kid: int, which: str) -> int:
         chain = self.ancestors()[:-1]  # below the initial namespace

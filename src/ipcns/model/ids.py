@@ -206,6 +206,25 @@ def update_perm(cred: Cred, perm: KernIpcPerm, uid: int | None, gid: int | None,
         perm.mode = (perm.mode & ~S_IRWXUGO) | (mode & S_IRWXUGO)
 
 
+def obtain_for_stat(ids: IpcIds[T], ns: IpcNamespace, cred: Cred, ident: int, cmd: int,
+                    stat: int, stat_any: int) -> tuple[T, int]:
+    """The object an IPC_STAT (by id), *_STAT or *_STAT_ANY (by index)
+    names, with the call's value (0, or the object's id); read permission
+    unless *_STAT_ANY."""
+    if ident < 0:
+        raise oserror(errno.EINVAL)
+    if cmd == abi.IPC_STAT:
+        obj, ret = ids.by_id(ident), 0
+    elif cmd in (stat, stat_any):
+        obj = ids.by_index(ident)
+        ret = obj.perm.id
+    else:
+        raise oserror(errno.EINVAL)
+    if cmd != stat_any:
+        check_access(ns, cred, obj.perm, S_IRUGO)
+    return obj, ret
+
+
 def ipc_perm_for(cred: Cred, perm: KernIpcPerm) -> tuple[int, int, int, int, int, int, int]:
     """kernel_to_ipc64_perm: (key, uid, gid, cuid, cgid, mode, seq) as the
     caller's user namespace sees them."""

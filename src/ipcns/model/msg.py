@@ -18,6 +18,7 @@ from .ids import (
     ipc_perm_for,
     ipcget,
     new_perm,
+    obtain_for_stat,
     owner_or_admin,
     update_perm,
 )
@@ -260,18 +261,8 @@ def msgctl(t: ModelTask, msqid: int, cmd: int, qbytes: int | None, uid: int | No
 
 def msgctl_stat(t: ModelTask, msqid: int, cmd: int) -> MsqidDs:
     ns = t.ipc
-    if msqid < 0:
-        raise oserror(errno.EINVAL)
-    if cmd == abi.IPC_STAT:
-        q: MsgQueue = ns.msg_ids.by_id(msqid)
-        ret = 0
-    elif cmd in (abi.MSG_STAT, abi.MSG_STAT_ANY):
-        q = ns.msg_ids.by_index(msqid)
-        ret = q.perm.id
-    else:
-        raise oserror(errno.EINVAL)
-    if cmd != abi.MSG_STAT_ANY:
-        check_access(ns, t.cred, q.perm, S_IRUGO)
+    q: MsgQueue
+    q, ret = obtain_for_stat(ns.msg_ids, ns, t.cred, msqid, cmd, abi.MSG_STAT, abi.MSG_STAT_ANY)
     return MsqidDs(perm=IpcPerm(*ipc_perm_for(t.cred, q.perm)), stime=q.stime, rtime=q.rtime,
                    ctime=q.ctime, cbytes=q.cbytes, qnum=q.qnum, qbytes=q.qbytes,
                    lspid=t.pid_of(q.lspid), lrpid=t.pid_of(q.lrpid), id=ret)

@@ -18,6 +18,7 @@ from .ids import (
     ipc_perm_for,
     ipcget,
     new_perm,
+    obtain_for_stat,
     owner_or_admin,
     update_perm,
 )
@@ -436,18 +437,8 @@ def semctl_setall(t: ModelTask, semid: int, values: Sequence[int]) -> None:
 
 def semctl_stat(t: ModelTask, semid: int, cmd: int) -> SemidDs:
     ns = t.ipc
-    if semid < 0:
-        raise oserror(errno.EINVAL)
-    if cmd == abi.IPC_STAT:
-        sma: SemArray = ns.sem_ids.by_id(semid)
-        ret = 0
-    elif cmd in (abi.SEM_STAT, abi.SEM_STAT_ANY):
-        sma = ns.sem_ids.by_index(semid)
-        ret = sma.perm.id
-    else:
-        raise oserror(errno.EINVAL)
-    if cmd != abi.SEM_STAT_ANY:
-        check_access(ns, t.cred, sma.perm, S_IRUGO)
+    sma: SemArray
+    sma, ret = obtain_for_stat(ns.sem_ids, ns, t.cred, semid, cmd, abi.SEM_STAT, abi.SEM_STAT_ANY)
     return SemidDs(perm=IpcPerm(*ipc_perm_for(t.cred, sma.perm)), otime=sma.otime,
                    ctime=sma.ctime, nsems=len(sma.sems), id=ret)
 

@@ -26,6 +26,7 @@ from .ids import (
     ipc_perm_for,
     ipcget,
     new_perm,
+    obtain_for_stat,
     owner_or_admin,
     update_perm,
 )
@@ -270,18 +271,8 @@ def shmctl(t: ModelTask, shmid: int, cmd: int, uid: int | None, gid: int | None,
 
 def shmctl_stat(t: ModelTask, shmid: int, cmd: int) -> ShmidDs:
     ns = t.ipc
-    if shmid < 0:
-        raise oserror(errno.EINVAL)
-    if cmd == abi.IPC_STAT:
-        seg: Segment = ns.shm_ids.by_id(shmid)
-        ret = 0
-    elif cmd in (abi.SHM_STAT, abi.SHM_STAT_ANY):
-        seg = ns.shm_ids.by_index(shmid)
-        ret = seg.perm.id
-    else:
-        raise oserror(errno.EINVAL)
-    if cmd != abi.SHM_STAT_ANY:
-        check_access(ns, t.cred, seg.perm, S_IRUGO)
+    seg: Segment
+    seg, ret = obtain_for_stat(ns.shm_ids, ns, t.cred, shmid, cmd, abi.SHM_STAT, abi.SHM_STAT_ANY)
     return ShmidDs(perm=IpcPerm(*ipc_perm_for(t.cred, seg.perm)), segsz=seg.segsz,
                    atime=seg.atime, dtime=seg.dtime, ctime=seg.ctime, cpid=t.pid_of(seg.cpid),
                    lpid=t.pid_of(seg.lpid), nattch=seg.nattch, id=ret)
