@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._common import (
     UsageError,
@@ -74,9 +74,26 @@ def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     return call
 
 
+class _Skipped(Parser):
+    """Stands for the parser of a subcommand that is not being run: adding
+    arguments to it does nothing (building every subcommand's parser costs
+    more than a short command takes to run)."""
+
+    def __init__(self) -> None:  # no ArgumentParser state: nothing uses it
+        pass
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+
 def _sub(subs: argparse._SubParsersAction[Parser], name: str, summary: str, description: str,
          examples: str, func: Callable[[argparse.Namespace], int],
-         common: Parser) -> Parser:
+         common: Parser, only: str | None = None) -> Parser:
+    if only is not None and name != only:
+        return _Skipped()
     p = subs.add_parser(name, help=summary, description=description,
                         epilog="examples:\n" + examples,
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -85,8 +102,9 @@ def _sub(subs: argparse._SubParsersAction[Parser], name: str, summary: str, desc
     return p
 
 
-def build() -> Parser:
-    """The whole parser."""
+def build(only: str | None = None) -> Parser:
+    """The whole parser; with ``only``, one whose sole subcommand is that
+    one (what parsing a command line that names it needs)."""
     common = Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show a traceback with an error")
@@ -106,7 +124,7 @@ def build() -> Parser:
              "  ipcns list -o NS,NAME,MSGQ,POSIXMQ\n"
              "  ipcns list -o +CONTAINER,ONS --json\n"
              "  ipcns list -o help\n",
-             _lazy("_list", "run_list"), common)
+             _lazy("_list", "run_list"), common, only)
     add_listing_options(p, sizes=True)
 
     p = _sub(subs, "show", "one namespace: identity, owner, limits beside usage, objects",
@@ -116,7 +134,7 @@ def build() -> Parser:
              "struct ipc_namespace); and its objects.",
              "  ipcns show web\n"
              "  ipcns show pid:1234 --json\n",
-             _lazy("_list", "run_show"), common)
+             _lazy("_list", "run_show"), common, only)
     p.add_argument("ns", metavar="NS", help=NS_HELP)
     p.add_argument("-J", "--json", action="store_true", help="use JSON output")
     p.add_argument("-b", "--bytes", action="store_true", help="print sizes in bytes")
@@ -132,7 +150,7 @@ def build() -> Parser:
              "  ipcns ipcs --all -q\n"
              "  ipcns ipcs web -m -o KEY,ID,SIZE,NATTCH --bytes\n"
              "  ipcns ipcs /tmp/ns-file -Q --json\n",
-             _lazy("_ipcs", "run"), common)
+             _lazy("_ipcs", "run"), common, only)
     p.add_argument("ns", metavar="NS", nargs="*", help=NS_HELP)
     p.add_argument("-A", "--all", action="store_true", help="every namespace on the host")
     p.add_argument("-q", "--queues", dest="kind_q", action="store_true",
@@ -153,7 +171,7 @@ def build() -> Parser:
              "1 to 64 letters, digits and _.@+- (not first), not only digits.",
              "  ipcns add web\n"
              "  nsenter --ipc=/run/ipcns/web ipcs\n",
-             _lazy("_names", "run_add"), common)
+             _lazy("_names", "run_add"), common, only)
     p.add_argument("name", metavar="NAME", help="the new name")
 
     p = _sub(subs, "delete", "remove named namespaces",
@@ -162,7 +180,7 @@ def build() -> Parser:
              "with it.  Every name is checked before any is removed.",
              "  ipcns delete web\n"
              "  ipcns delete web db\n",
-             _lazy("_names", "run_delete"), common)
+             _lazy("_names", "run_delete"), common, only)
     p.add_argument("names", metavar="NAME", nargs="+", help="a name under /run/ipcns")
 
     p = _sub(subs, "identify", "the name of a process's namespace",
@@ -170,7 +188,7 @@ def build() -> Parser:
              "it has none (like 'ip netns identify').  Default PID: this process.",
              "  ipcns identify 1234\n"
              "  ipcns identify $$\n",
-             _lazy("_names", "run_identify"), common)
+             _lazy("_names", "run_identify"), common, only)
     p.add_argument("pid", metavar="PID", nargs="?", type=as_type(parse_pid, "pid"),
                    help="a process id")
 
@@ -179,7 +197,7 @@ def build() -> Parser:
              "'ip netns pids'; '-n -o PID' prints bare pids.",
              "  ipcns pids web\n"
              "  ipcns pids web -n -o PID\n",
-             _lazy("_names", "run_pids"), common)
+             _lazy("_names", "run_pids"), common, only)
     p.add_argument("ns", metavar="NS", help=NS_HELP)
     add_listing_options(p)
 
@@ -192,7 +210,7 @@ def build() -> Parser:
              "  ipcns exec web -- ipcs\n"
              "  ipcns exec web -- ls /dev/mqueue\n"
              "  ipcns exec pid:1234 -- sh\n",
-             _lazy("_run", "run_exec"), common)
+             _lazy("_run", "run_exec"), common, only)
     p.add_argument("--no-mqueue", action="store_true",
                    help="leave /dev/mqueue as it is (it then shows the old namespace's queues)")
     p.add_argument("ns", metavar="NS", help=NS_HELP)
@@ -207,7 +225,7 @@ def build() -> Parser:
              "ipcns waits for CMD and exits with its status.",
              "  ipcns unshare -- sh -c 'ipcmk -Q; ipcs -q'\n"
              "  ipcns unshare --name job -- ./server\n",
-             _lazy("_run", "run_unshare"), common)
+             _lazy("_run", "run_unshare"), common, only)
     p.add_argument("--name", metavar="NAME", help="also keep the namespace as /run/ipcns/NAME")
     p.add_argument("--no-mqueue", action="store_true", help="leave /dev/mqueue as it is")
     p.add_argument("command", metavar="CMD", nargs=argparse.REMAINDER,
@@ -223,7 +241,7 @@ def build() -> Parser:
              "  ipcns mk web -M 1M --key 0x1234 -p 600\n"
              "  ipcns mk web -S 3 --private\n"
              "  ipcns mk web -q /jobs --maxmsg 8 --msgsize 256\n",
-             _lazy("_objects", "run_mk"), common)
+             _lazy("_objects", "run_mk"), common, only)
     p.add_argument("ns", metavar="NS", help=NS_HELP)
     p.add_argument("-M", "--shmem", metavar="SIZE", type=as_type(parse_size, "size"),
                    help="a shared memory segment of SIZE bytes (K, M, G: powers of 1024)")
@@ -252,7 +270,7 @@ def build() -> Parser:
              "  ipcns rm web -M 0x1234 -s 1\n"
              "  ipcns rm web --mqueue /jobs\n"
              "  ipcns rm web -a msg\n",
-             _lazy("_objects", "run_rm"), common)
+             _lazy("_objects", "run_rm"), common, only)
     p.add_argument("ns", metavar="NS", help=NS_HELP)
     p.add_argument("-q", "--queue-id", metavar="ID", action="append",
                    type=as_type(parse_id, "id"), help="a message queue by id")
@@ -286,7 +304,7 @@ def build() -> Parser:
              "  ipcns limits web msgmni=64 queues_max=16\n"
              "  ipcns limits web semmsl=100 semmni=8\n"
              "  ipcns limits web -o NAME,VALUE,RANGE\n",
-             _lazy("_limits", "run"), common)
+             _lazy("_limits", "run"), common, only)
     p.add_argument("ns", metavar="NS", help=NS_HELP)
     p.add_argument("assignments", metavar="NAME=VALUE", nargs="*", help="a limit to set")
     add_listing_options(p)
@@ -305,7 +323,7 @@ def build() -> Parser:
              "  ipcns check -k 'C0*' --format tap\n"
              "  ipcns check --format junit > ipcns-check.xml\n"
              "  ipcns check --backend model\n",
-             _lazy("_check", "run"), common)
+             _lazy("_check", "run"), common, only)
     p.add_argument("--backend", choices=("linux", "model"), default="linux",
                    help="the kernel to check: linux (the host's, the default) or model "
                         "(the reference model)")
@@ -329,12 +347,17 @@ def build() -> Parser:
              "  ipcns demo\n"
              "  ipcns demo --pause\n"
              "  ipcns demo --backend model\n",
-             _lazy("_demo", "run"), common)
+             _lazy("_demo", "run"), common, only)
     p.add_argument("--backend", choices=("linux", "model"), default="linux",
                    help="the kernel to run on: linux (the host's, the default) or model "
                         "(the reference model)")
     p.add_argument("--pause", action="store_true", help="wait for Enter between the steps")
     return parser
+
+
+#: The subcommands, in the order --help lists them.
+COMMANDS = ("list", "show", "ipcs", "add", "delete", "identify", "pids", "exec", "unshare", "mk",
+            "rm", "limits", "check", "demo")
 
 
 def _version() -> str:
@@ -345,7 +368,10 @@ def _version() -> str:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; raises UsageError, or SystemExit for --help."""
-    parser = build()
+    first = next((a for a in argv if not a.startswith("-")), None)
+    wants_top = any(a in ("-h", "--help", "-V", "--version") for a in argv[:argv.index(first)]
+                    ) if first is not None else True
+    parser = build(first if first in COMMANDS and not wants_top else None)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         raise UsageError("no command given (see 'ipcns --help')")
