@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import random
 from typing import Any
 
@@ -95,8 +96,15 @@ def _model_problem() -> str | None:
     return None
 
 
+#: Under CI the examples are derived from the test's name (the same few
+#: hundred sequences each run), so a landing never hangs on luck; elsewhere
+#: each run explores new ones.  benchmarks/model_diff.py explores further.
+_IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 @pytest.mark.kernel
 @settings(max_examples=300, deadline=None, database=None, print_blob=True,
+          derandomize=_IN_CI,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(seq=sequences())
 def test_model_matches_linux(seq: Sequence) -> None:
