@@ -43,10 +43,8 @@ class World:
         self._next_inum = PROC_DYNAMIC_FIRST
         self._next_ino = 100
         self.ucounts: dict[tuple[int, int], Any] = {}
-        self.ucount_owners: dict[tuple[int, int], Any] = {}
         self.tasks: dict[int, Any] = {}
         self.init_user_ns: UserNamespace  # set by the kernel
-        self.generation = 0
         #: Set when the kernel closes: every sleeper wakes with EINTR.
         self.closed = False
 
@@ -85,7 +83,6 @@ class World:
 
     def wake(self) -> None:
         """Something changed: every waiter re-checks its condition."""
-        self.generation += 1
         self.cond.notify_all()
 
     def wait(self, deadline: float | None, task: Any = None) -> bool:

@@ -168,7 +168,6 @@ def ucounts_of(world: World, ns: UserNamespace, uid: int) -> Ucounts:
     got = world.ucounts.get(key)
     if got is None:
         got = world.ucounts[key] = Ucounts(ns, uid)
-        world.ucount_owners[key] = ns
     return got
 
 
