@@ -71,8 +71,6 @@ class World:
         self._next_inum += 1
         return inum
 
-    def free_inum(self, inum: int) -> None:
-        """proc_free_inum (a no-op: numbers are not reused)."""
 
     def new_ino(self) -> int:
         """An inode number for a file of an in-memory filesystem."""

@@ -19,6 +19,7 @@ from ._state import World, oserror
 CAP_FULL = (1 << (abi.CAP_LAST_CAP + 1)) - 1
 CAP_SETPCAP = 8
 CAP_FOWNER = 3
+CAP_SYS_CHROOT = 18
 CAP_CHECKPOINT_RESTORE = 40
 
 #: The id shown for a kernel id that is not mapped (overflowuid).
@@ -32,8 +33,9 @@ LONG_MAX = (1 << 63) - 1
 #: The ucount kinds the model counts.
 UCOUNT_IPC_NAMESPACES = "ipc_namespaces"
 UCOUNT_USER_NAMESPACES = "user_namespaces"
-RLIMIT_UCOUNTS = (abi.RLIMIT_MSGQUEUE, 8)  # RLIMIT_MSGQUEUE, RLIMIT_MEMLOCK
 RLIMIT_MEMLOCK = 8
+#: RLIM_INFINITY, as the contract spells it.
+RLIM_INFINITY = -1
 
 
 @dataclass
@@ -288,23 +290,48 @@ def may_access(cred: Cred, mode: int, uid: int, gid: int, want: int) -> bool:
     return capable_wrt_inode(cred, abi.CAP_DAC_OVERRIDE, uid, gid)
 
 
+def _new_ids(cred: Cred, which: str, ids: tuple[int, int, int]) -> dict[str, int]:
+    """The kernel ids setres[ug]id asks for (-1 keeps one): EINVAL for an id
+    the caller's user namespace does not map, EPERM for one other than the
+    caller's own without CAP_SETUID/CAP_SETGID."""
+    ns = cred.user_ns
+    names = (which, f"e{which}", f"s{which}")
+    convert = ns.to_kuid if which == "uid" else ns.to_kgid
+    new = {}
+    for name, value in zip(names, ids, strict=True):
+        if value == -1:
+            continue
+        kid = convert(value)
+        if kid == INVALID_ID:
+            raise oserror(errno.EINVAL)
+        new[name] = kid
+    cap = abi.CAP_SETUID if which == "uid" else abi.CAP_SETGID
+    if not ns_capable(cred, ns, cap):
+        allowed = tuple(getattr(cred, name) for name in names)
+        if any(v not in allowed for v in new.values()):
+            raise oserror(errno.EPERM)
+    return new
+
+
+def set_cred_user_ns(cred: Cred, ns: UserNamespace) -> Cred:
+    """set_cred_user_ns: ``cred`` in ``ns``, with every capability there."""
+    return cred.with_(user_ns=ns, cap_effective=CAP_FULL, cap_permitted=CAP_FULL,
+                      cap_inheritable=0, cap_bset=CAP_FULL)
+
+
+def sticky_denies(cred: Cred, dir_mode: int, dir_uid: int, uid: int, gid: int) -> bool:
+    """check_sticky: in a sticky directory only the file's owner, the
+    directory's owner or CAP_FOWNER over the file may remove it."""
+    if not dir_mode & 0o1000 or cred.fsuid in (uid, dir_uid):
+        return False
+    return not capable_wrt_inode(cred, CAP_FOWNER, uid, gid)
+
+
 def setresuid(cred: Cred, ruid: int, euid: int, suid: int) -> Cred:
     """sys_setresuid with cap_emulate_setxuid; ids are the caller's (-1
     keeps one)."""
     ns = cred.user_ns
-    new = {}
-    for name, value in (("uid", ruid), ("euid", euid), ("suid", suid)):
-        if value == -1:
-            continue
-        kuid = ns.to_kuid(value)
-        if kuid == INVALID_ID:
-            raise oserror(errno.EINVAL)
-        new[name] = kuid
-    if not ns_capable(cred, ns, abi.CAP_SETUID):
-        allowed = (cred.uid, cred.euid, cred.suid)
-        if any(v not in allowed for v in new.values()):
-            raise oserror(errno.EPERM)
-    out = cred.with_(**new)
+    out = cred.with_(**_new_ids(cred, "uid", (ruid, euid, suid)))
     out = out.with_(fsuid=out.euid)
     root = ns.to_kuid(0)
     old_ids = (cred.uid, cred.euid, cred.suid)
@@ -319,20 +346,7 @@ def setresuid(cred: Cred, ruid: int, euid: int, suid: int) -> Cred:
 
 
 def setresgid(cred: Cred, rgid: int, egid: int, sgid: int) -> Cred:
-    ns = cred.user_ns
-    new = {}
-    for name, value in (("gid", rgid), ("egid", egid), ("sgid", sgid)):
-        if value == -1:
-            continue
-        kgid = ns.to_kgid(value)
-        if kgid == INVALID_ID:
-            raise oserror(errno.EINVAL)
-        new[name] = kgid
-    if not ns_capable(cred, ns, abi.CAP_SETGID):
-        allowed = (cred.gid, cred.egid, cred.sgid)
-        if any(v not in allowed for v in new.values()):
-            raise oserror(errno.EPERM)
-    out = cred.with_(**new)
+    out = cred.with_(**_new_ids(cred, "gid", (rgid, egid, sgid)))
     return out.with_(fsgid=out.egid)
 
 

@@ -10,6 +10,7 @@ and creat() there gives EACCES; the queues go with the last mount.
 from __future__ import annotations
 
 import errno
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,10 +23,10 @@ from .creds import (
     Ucounts,
     UserNamespace,
     capable,
-    capable_wrt_inode,
     dec_rlimit_ucounts,
     inc_rlimit_ucounts,
     may_access,
+    sticky_denies,
 )
 
 if TYPE_CHECKING:
@@ -42,11 +43,9 @@ NAME_MAX = 255
 FILENT_SIZE = 80
 DIRENT_SIZE = 20
 SI_MESGQ = -3
+#: The mqueue root: a sticky directory anyone may use.
+ROOT_MODE = stat.S_IFDIR | stat.S_ISVTX | 0o777
 SIGEV_SIGNAL = 0
-S_IFDIR = 0o040000
-S_IFREG = 0o100000
-S_ISVTX = 0o1000
-CAP_FOWNER = 3
 
 
 @dataclass(eq=False)
@@ -201,7 +200,7 @@ def create(t: ModelTask, sb: Superblock, name: str, mode: int, attr: MqAttr | No
         dec_rlimit_ucounts(ucounts, abi.RLIMIT_MSGQUEUE, mq_bytes)
         raise oserror(errno.EMFILE)
     ns.mq_queues_count += 1
-    q = Queue(sb, name, S_IFREG | (mode & ~t.umask & 0o7777), cred.fsuid, cred.fsgid,
+    q = Queue(sb, name, stat.S_IFREG | (mode & ~t.umask & 0o7777), cred.fsuid, cred.fsgid,
               t.world.new_ino(), maxmsg, msgsize, ucounts=ucounts, charged=mq_bytes,
               counted_in=ns)
     sb.entries[name] = q
@@ -247,10 +246,9 @@ def unlink(t: ModelTask, sb: Superblock, name: str) -> None:
     if q is None:
         raise oserror(errno.ENOENT)
     cred = t.cred
-    if not may_access(cred, S_IFDIR | S_ISVTX | 0o777, sb.uid, sb.gid, 3):
+    if not may_access(cred, ROOT_MODE, sb.uid, sb.gid, 3):
         raise oserror(errno.EACCES)
-    if cred.fsuid not in (q.uid, sb.uid) and not capable_wrt_inode(cred, CAP_FOWNER, q.uid,
-                                                                   q.gid):
+    if sticky_denies(cred, ROOT_MODE, sb.uid, q.uid, q.gid):
         raise oserror(errno.EPERM)
     _unlink(q)
     t.world.wake()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .. import abi
 from .._types import IpcPerm, MsgInfo, MsqidDs
 from ._state import oserror
-from .creds import capable
+from .creds import INT_MAX, LONG_MAX, capable
 from .ids import (
     S_IRUGO,
     S_IWUGO,
@@ -31,8 +31,6 @@ MSGSSZ = 16
 MSGMNB = 16384
 MSGPOOL = 32000 * MSGMNB // 1024
 MSGSEG = 0xFFFF
-INT_MAX = (1 << 31) - 1
-LONG_MAX = (1 << 63) - 1
 
 SEARCH_ANY, SEARCH_EQUAL, SEARCH_NOTEQUAL, SEARCH_LESSEQUAL, SEARCH_NUMBER = range(1, 6)
 

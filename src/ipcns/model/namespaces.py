@@ -106,7 +106,6 @@ class IpcNamespace:
         mqueue.exit_ns(self)
         if self.ucounts is not None:
             dec_ucount(self.ucounts, UCOUNT_IPC_NAMESPACES)
-        self.world.free_inum(self.inum)
         self.world.wake()
 
 

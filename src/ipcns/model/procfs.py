@@ -9,6 +9,7 @@ ipc/{msg,sem,shm}.c print them.
 from __future__ import annotations
 
 import errno
+import stat as stat_mod
 from typing import TYPE_CHECKING, Any
 
 from .. import abi
@@ -27,9 +28,8 @@ from .sysctl import DIRS, TABLE, allowed, bound
 if TYPE_CHECKING:
     from .task import ModelTask
 
-S_IFDIR = 0o040000
-S_IFREG = 0o100000
-S_IFLNK = 0o120000
+S_IFDIR = stat_mod.S_IFDIR
+S_IFREG = stat_mod.S_IFREG
 NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 MSG_HEADER = ("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid"

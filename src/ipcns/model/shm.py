@@ -11,6 +11,7 @@ from .. import abi
 from .._types import IpcPerm, ShmidDs, ShmInfo, ShmLimitsInfo
 from ._state import PAGE_SIZE, oserror
 from .creds import (
+    RLIM_INFINITY,
     RLIMIT_MEMLOCK,
     Ucounts,
     capable,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from .task import ModelTask
 
 S_IXUGO = 0o111
-RLIM_INFINITY = -1
 
 
 @dataclass(eq=False)

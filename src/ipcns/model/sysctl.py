@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from .. import abi
 from ._state import oserror
-from .creds import CAP_CHECKPOINT_RESTORE, INVALID_ID, ns_capable
+from .creds import CAP_CHECKPOINT_RESTORE, INT_MAX, INVALID_ID, ns_capable
 from .ids import IPCMNI
+from .mqueue import HARD_MSGMAX, HARD_MSGSIZEMAX
+from .namespaces import ULONG_MAX
 
 if TYPE_CHECKING:
     from .task import ModelTask
 
-INT_MAX = (1 << 31) - 1
-ULONG_MAX = (1 << 64) - 1
 _NUMBER = re.compile(rb"\s*(-?)(\d+)")
 
 
@@ -158,9 +158,6 @@ def _user_limit() -> tuple[Callable[[Any], str], Callable[[ModelTask, Any, bytes
 
     return read, write
 
-
-HARD_MSGMAX = 65536
-HARD_MSGSIZEMAX = 16 * 1024 * 1024
 
 TABLE: dict[str, Entry] = {
     "kernel/shmmax": Entry("ipc", 0o644, *_ulong_field("shm_ctlmax")),

@@ -31,6 +31,8 @@ from ..contract import HasPid, SemOp, Task
 from . import mqueue, msg, procfs, sem, shm, vfs
 from ._state import World, oserror
 from .creds import (
+    CAP_SYS_CHROOT,
+    RLIM_INFINITY,
     UCOUNT_USER_NAMESPACES,
     Cred,
     Ucounts,
@@ -40,9 +42,11 @@ from .creds import (
     inc_ucount,
     may_access,
     ns_capable,
+    set_cred_user_ns,
     setgroups,
     setresgid,
     setresuid,
+    sticky_denies,
     ucounts_of,
 )
 from .files import DirFile, MqOpen, NsFile, OpenFile, PidFd, RegFile
@@ -54,7 +58,6 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-RLIM_INFINITY = -1
 NS_ORDER = ("mnt", "uts", "ipc", "pid", "cgroup", "net", "time")
 SETNS_FLAGS = (abi.CLONE_NEWNS | abi.CLONE_NEWUTS | abi.CLONE_NEWIPC | abi.CLONE_NEWNET
                | abi.CLONE_NEWPID | abi.CLONE_NEWUSER | abi.CLONE_NEWCGROUP | abi.CLONE_NEWTIME)
@@ -265,9 +268,7 @@ class ModelTask(Task):
         for res in (abi.RLIMIT_MSGQUEUE, 8):
             soft = self.rlimit(res)[0]
             ns.rlimit_max[res] = (1 << 63) - 1 if soft == RLIM_INFINITY else soft
-        full = (1 << (abi.CAP_LAST_CAP + 1)) - 1
-        return cred.with_(user_ns=ns, cap_effective=full, cap_permitted=full,
-                          cap_inheritable=0, cap_bset=full)
+        return set_cred_user_ns(cred, ns)
 
     @syscall
     def fork(self, flags: int = 0) -> ModelTask:
@@ -402,14 +403,12 @@ class ModelTask(Task):
                     raise oserror(errno.EINVAL)
                 if not ns_capable(cred, ns, abi.CAP_SYS_ADMIN):
                     raise oserror(errno.EPERM)
-                full = (1 << (abi.CAP_LAST_CAP + 1)) - 1
-                cred = cred.with_(user_ns=ns, cap_effective=full, cap_permitted=full,
-                                  cap_inheritable=0, cap_bset=full)
+                cred = set_cred_user_ns(cred, ns)
                 continue
             if not (ns_capable(cred, ns.user_ns, abi.CAP_SYS_ADMIN)
                     and ns_capable(cred, cred.user_ns, abi.CAP_SYS_ADMIN)):
                 raise oserror(errno.EPERM)
-            if name == "mnt" and not ns_capable(cred, cred.user_ns, 18):  # CAP_SYS_CHROOT
+            if name == "mnt" and not ns_capable(cred, cred.user_ns, CAP_SYS_CHROOT):
                 raise oserror(errno.EPERM)
             nsproxy[name] = ns
         if any(name == "ipc" for name in order):
@@ -548,7 +547,7 @@ class ModelTask(Task):
             node = where.node
             if not may_access(self.cred, node.mode, node.uid, node.gid, want):
                 raise oserror(errno.EACCES)
-            if flags & 0o1000 and want & 2:  # O_TRUNC
+            if flags & abi.O_TRUNC and want & 2:
                 node.data.clear()
             f = RegFile(node, flags)
         if flags & abi.O_DIRECTORY and not isinstance(f, DirFile):
@@ -611,7 +610,7 @@ class ModelTask(Task):
 
     @syscall
     def write_file(self, path: str, data: bytes) -> None:
-        fd = self._open(path, abi.O_WRONLY | 0o1000, 0o666)
+        fd = self._open(path, abi.O_WRONLY | abi.O_TRUNC, 0o666)
         try:
             self.files[fd].write(self, data)
         finally:
@@ -642,7 +641,7 @@ class ModelTask(Task):
 
     @syscall
     def creat(self, path: str, mode: int = 0o600) -> None:
-        fd = self._open(path, abi.O_CREAT | abi.O_WRONLY | 0o1000, mode)
+        fd = self._open(path, abi.O_CREAT | abi.O_WRONLY | abi.O_TRUNC, mode)
         self._close(fd)
 
     @syscall
@@ -667,8 +666,7 @@ class ModelTask(Task):
         pnode, node = parent.node, where.node
         if not may_access(self.cred, pnode.mode, pnode.uid, pnode.gid, 3):
             raise oserror(errno.EACCES)
-        if pnode.mode & 0o1000 and self.cred.fsuid not in (node.uid, pnode.uid) and \
-                not ns_capable(self.cred, self.cred.user_ns, 3):
+        if sticky_denies(self.cred, pnode.mode, pnode.uid, node.uid, node.gid):
             raise oserror(errno.EPERM)
         del pnode.children[posixpath.basename(where.path)]
 

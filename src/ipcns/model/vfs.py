@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import posixpath
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +19,13 @@ from .. import abi
 from .._types import Stat
 from ._state import World, oserror
 from .creds import UserNamespace, may_access
-from .mqueue import Superblock
+from .mqueue import FILENT_SIZE, Superblock
 
 if TYPE_CHECKING:
     from .task import ModelTask
 
-S_IFDIR = 0o040000
-S_IFREG = 0o100000
+S_IFDIR = stat.S_IFDIR
+S_IFREG = stat.S_IFREG
 
 
 @dataclass(eq=False)
@@ -96,7 +97,6 @@ class MntNamespace:
             for stack in mounts.values():
                 for m in reversed(stack):
                     m.release()
-            self.world.free_inum(self.inum)
 
     def copy(self, user_ns: UserNamespace) -> MntNamespace:
         return MntNamespace(self.world, user_ns,
@@ -192,7 +192,7 @@ def stat_of(t: ModelTask, where: Where) -> Stat:
         return Stat(S_IFDIR | 0o1777, *view_ids(ns, sb.uid, sb.gid), sb.ino, sb.dir_size())
     if where.kind == "mqfile":
         q = where.node
-        return Stat(q.mode, *view_ids(ns, q.uid, q.gid), q.ino, 80)
+        return Stat(q.mode, *view_ids(ns, q.uid, q.gid), q.ino, FILENT_SIZE)
     if where.kind == "nsfs":
         return Stat(S_IFREG | 0o444, 0, 0, where.node.inum, 0)
     if where.kind == "proc":
