@@ -15,7 +15,7 @@ for JSON; an object's ``.kind`` tells which kind it is.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 # --------------------------------------------------------------------------
 # The kernel's structures
@@ -445,15 +445,6 @@ class Snapshot(NamedTuple):
     usage: Usage
     mqueue_error: str | None = None
 
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        # Plain tuples pickle in C; named tuples each cost a Python call.
-        # An inventory ships thousands of objects between processes.
-        rows: tuple[list[tuple[object, ...]], ...] = ([], [], [], [])
-        for obj in self.objects:
-            rows[_KIND_INDEX[obj.kind]].append(tuple(obj))
-        return (_rebuild_snapshot, (self.inode, rows, tuple(self.limits), tuple(self.usage),
-                                    self.mqueue_error))
-
     def of_kind(self, kind: Kind) -> list[IpcObject]:
         """The objects of one kind ("msg", "sem", "shm" or "mqueue")."""
         return [o for o in self.objects if o.kind == kind]
@@ -481,19 +472,6 @@ class Snapshot(NamedTuple):
     def posix_queues(self) -> list[PosixQueue]:
         """The POSIX message queues."""
         return [o for o in self.objects if isinstance(o, PosixQueue)]
-
-
-_KIND_INDEX: dict[Kind, int] = {"msg": 0, "sem": 1, "shm": 2, "mqueue": 3}
-_KIND_TYPES = (MessageQueue, SemaphoreSet, SharedMemory, PosixQueue)
-
-
-def _rebuild_snapshot(inode: int, rows: tuple[list[tuple[Any, ...]], ...],
-                      limits: tuple[int, ...], usage: tuple[int, ...],
-                      mqueue_error: str | None) -> Snapshot:
-    objects: list[IpcObject] = []
-    for make, group in zip(_KIND_TYPES, rows, strict=True):
-        objects += [make(*row) for row in group]
-    return Snapshot(inode, tuple(objects), Limits(*limits), Usage(*usage), mqueue_error)
 
 
 # --------------------------------------------------------------------------

@@ -126,6 +126,7 @@ PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 
 # <asm-generic/resource.h>
+RLIMIT_NOFILE = 7
 RLIMIT_MSGQUEUE = 12
 
 # <asm-generic/fcntl.h>: Linux's values, also where the model runs elsewhere.

@@ -43,6 +43,8 @@ NOTIFY_SIGNALS = frozenset({
     signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGIO, signal.SIGWINCH,
     *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
 })
+#: Requests of an inventory (see _inventory.hop).
+_HOPS = frozenset({"snapshot", "summary"})
 _METHODS = frozenset(
     name for name in dir(Syscalls) if not name.startswith("_") and callable(getattr(Syscalls, name))
 )
@@ -68,7 +70,8 @@ class Server:
         self.thread = thread
         self.sys = Syscalls()
         #: Descriptors to close after the answer has gone, at the next
-        #: request or at exit (slow to close: detached mounts).
+        #: request that is not an inventory's, or at exit (slow to close:
+        #: detached mounts).
         self.later: list[int] = []
 
     def serve(self) -> None:
@@ -86,16 +89,18 @@ class Server:
             except (EOFError, OSError):
                 self._gone()
             self._reap()
-            # Slow descriptors of the last request, closed only now: a caller
-            # that runs several helpers at once lets them all finish their
-            # work before any of them tears mounts down (or exits).
-            for fd in self.later:
-                os.close(fd)
-            self.later.clear()
+            op, args = cast(tuple[str, tuple[object, ...]], msg)
+            # Slow descriptors of earlier requests, closed only now: a caller
+            # that runs several helpers at once, each taking shares of an
+            # inventory in turn, lets them all finish their work before any
+            # of them tears mounts down (or exits).
+            if op not in _HOPS:
+                for fd in self.later:
+                    os.close(fd)
+                self.later.clear()
             out_fds: list[int] = []
             exit_status: int | None = None
             try:
-                op, args = cast(tuple[str, tuple[object, ...]], msg)
                 result, out_fds = self._dispatch(op, args, fds)
                 reply: tuple[object, ...] = ("ok", result)
             except _Exit as done:
@@ -162,7 +167,7 @@ class Server:
         if op == "mount":
             syscalls.mount(*args)  # type: ignore[arg-type]
             return None, []
-        if op in ("snapshot", "summary"):
+        if op in _HOPS:
             from ._inventory import hop
 
             gc.disable()  # thousands of small tuples, none of them cyclic

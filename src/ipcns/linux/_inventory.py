@@ -1,157 +1,303 @@
 """Inventory inside a helper: hop through namespaces with setns.
 
-One helper visits every namespace in turn (setns costs microseconds; a fork
-and exec per namespace costs milliseconds).  After joining a namespace:
+One helper visits namespace after namespace (setns costs microseconds; a
+fork and exec per namespace costs milliseconds).  After joining one it reads
+only what the kernel itself publishes there:
 
-* POSIX queues are listed through a detached mqueue mount (fsopen/fsmount):
-  the superblock is the namespace's own and nothing is mounted anywhere.
-* The sysctls that no system call reports are read through a detached,
-  fresh procfs mount.  The host's /proc/sys keeps one cached dentry per
-  namespace for each ipc sysctl, all in one hash chain that every lookup
-  walks, so reading them there costs time proportional to the number of
-  namespaces ever read (measured: 25 us a file at 200 namespaces, 230 us at
-  1000).  A fresh procfs has chains of one.
+* the usage counters of ``struct ipc_namespace``, from MSG_INFO, SEM_INFO
+  and SHM_INFO, whose answers also carry the msg and sem limits (msgctl_info
+  and semctl_info in ipc/msg.c and ipc/sem.c fill them for both commands);
+  the shm limits from shmctl(IPC_INFO);
+* the objects, from ``/proc/sysvipc/{msg,sem,shm}``, read only for a kind
+  that has objects (most namespaces have none);
+* POSIX queues, through a detached mqueue mount (fsopen/fsmount): the
+  superblock is the namespace's own and nothing is mounted anywhere;
+* the sysctls no call reports, through a detached, fresh procfs mount.  The
+  host's /proc/sys keeps one cached dentry per namespace for each ipc
+  sysctl, all in one hash chain that every lookup walks, so reading them
+  there costs time proportional to the number of namespaces ever read
+  (measured: 25 us a file at 200 namespaces, 230 us at 1000).  A fresh
+  procfs, shared by a few namespaces, keeps the chains short.
 
-Tearing a detached mount down waits for an RCU grace period (about 60 us
-each), so the descriptors are closed only at the helper's next request or
-exit, after every helper of an inventory has answered.
+Tearing a detached mount down takes an RCU grace period and real work
+(about 30 us each), so the descriptors are closed only after the caller has
+every answer: at the helper's next request that is not an inventory's, or
+at its exit.
+
+This runs once per namespace, hundreds of times per inventory, so it builds
+the answer's wire form (plain tuples and lists) directly; :func:`decode`
+turns it into Snapshots and Summaries on the caller's side, in C.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import os
+import resource
+from typing import Any, cast
 
 from .. import abi
-from .._procfs import parse_queue_file
-from .._types import PosixQueue, Snapshot, Summary
-from ..collect import collect, summarize
+from .._procfs import parse_queue_file, sysvipc_rows
+from .._types import (
+    LIMIT_SYSCTLS,
+    Bounds,
+    IpcObject,
+    Limits,
+    MessageQueue,
+    MsgInfo,
+    PosixQueue,
+    SemaphoreSet,
+    SemInfo,
+    SharedMemory,
+    ShmInfo,
+    Snapshot,
+    Summary,
+    Usage,
+)
 from . import syscalls
 from .syscalls import Syscalls
 
+_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+_QUEUE_FLAGS = _FLAGS | os.O_NONBLOCK
+_DIR_FLAGS = _FLAGS | os.O_DIRECTORY
+_tuple_new = tuple.__new__
 
-def list_queues(sys: Syscalls, later: list[int] | None = None) -> list[PosixQueue]:
-    """The POSIX queues of the current IPC namespace.  Raises OSError
-    (EPERM without CAP_SYS_ADMIN over the namespace's user namespace).
+#: The limits no system call reports, in the order of Limits' fields.
+_FILE_LIMITS = ("shm_rmid_forced", "msg_next_id", "sem_next_id", "shm_next_id",
+                "queues_max", "msg_max", "msgsize_max", "msg_default", "msgsize_default")
+#: Their sysctl files: (directory under /proc/sys, name).
+_FILES = tuple(tuple(LIMIT_SYSCTLS[name].rsplit("/", 1)) for name in _FILE_LIMITS)
+_QUEUES_MAX = (tuple(LIMIT_SYSCTLS["queues_max"].rsplit("/", 1)),)
+_SYSCTL_DIRS = sorted({sub for sub, _name in _FILES})
+_SIZE_AT = SharedMemory._fields.index("size")
 
-    With ``later``, the mount's descriptor is appended to it for the caller
-    to close, instead of being closed here.
-    """
-    mnt = syscalls.fsmount_mqueue(later)
-    try:
-        found = []
-        for name in sorted(os.listdir(mnt)):
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=mnt)
-            except FileNotFoundError:
-                continue  # unlinked since the listing
-            try:
-                st = os.fstat(fd)
-                fields = parse_queue_file(os.read(fd, 256))
-                attr = sys.mq_getattr(fd)
-            finally:
-                os.close(fd)
-            found.append(PosixQueue(
-                name="/" + name,
-                mode=st.st_mode & 0o7777,
-                uid=st.st_uid,
-                gid=st.st_gid,
-                qsize=fields.get("QSIZE", 0),
-                messages=attr.curmsgs,
-                maxmsg=attr.maxmsg,
-                msgsize=attr.msgsize,
-                notify=fields.get("NOTIFY", 0),
-                signo=fields.get("SIGNO", 0),
-                notify_pid=fields.get("NOTIFY_PID", 0),
-                mtime=int(st.st_mtime),
-            ))
-        return found
-    finally:
-        if later is None:
-            os.close(mnt)
-        else:
-            later.append(mnt)
+#: Kinds of object, by their index in the wire form.
+_KINDS: tuple[type[IpcObject], ...] = (MessageQueue, SemaphoreSet, SharedMemory, PosixQueue)
+_MAKERS = tuple(functools.partial(_tuple_new, cls) for cls in _KINDS)
 
 
-class FreshSysctls:
-    """Reads sysctls through a procfs mount of its own (see the module
+def _mq_error(err: OSError) -> str:
+    message = f"cannot list POSIX queues: {err.strerror}"
+    if err.errno in (errno.EPERM, errno.EACCES):
+        message += " (needs CAP_SYS_ADMIN over the namespace)"
+    return message
+
+
+class _Sysctls:
+    """Reads ipc sysctls through a procfs mount of its own (see the module
     docstring), shared by ``BATCH`` namespaces in turn: the hash chains stay
-    that short, and the mount's cost is spread.  Descriptors go to ``later``.
-    """
+    that short, and the mount's cost is spread.  Where procfs cannot be
+    mounted, the host's /proc/sys is read instead.  Descriptors go to
+    ``later``."""
 
     BATCH = 8
 
     def __init__(self, later: list[int]) -> None:
         self.later = later
-        self.dirs: dict[str, int] | None = None  # "kernel", "fs/mqueue" -> fd
-        self.uses = 0
+        self.dirs: dict[str, int] = {}
+        self.uses = self.BATCH
 
     def _mount(self) -> None:
         self.uses = 0
         try:
             root = syscalls.fsmount("proc", self.later)
-        except OSError:
-            self.dirs = {}  # not allowed to mount proc: use the host's /proc
-            return
+        except OSError:  # not allowed to mount proc here
+            root = os.open("/proc", _DIR_FLAGS)
         self.later.append(root)
-        self.dirs = {}
-        for sub in ("kernel", "fs/mqueue"):
-            fd = os.open("sys/" + sub, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root)
+        for sub in _SYSCTL_DIRS:
+            self.dirs[sub] = fd = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=root)
             self.later.append(fd)
-            self.dirs[sub] = fd
 
-    def __call__(self, path: str) -> bytes:
-        if self.dirs is None or self.uses >= self.BATCH:
+    def values(self, files: tuple[tuple[str, ...], ...]) -> list[int]:
+        """The value of each sysctl ``(directory, name)`` (one number each),
+        in the current IPC namespace; counts one namespace done."""
+        if self.uses >= self.BATCH:
             self._mount()
-        sub, _, name = path.rpartition("/")
-        dir_fd = self.dirs.get(sub) if self.dirs else None
-        if dir_fd is None:
-            with open("/proc/sys/" + path, "rb") as f:
-                return f.read()
-        fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-        try:
-            return os.read(fd, 256)
-        finally:
-            os.close(fd)
-
-    def next_namespace(self) -> None:
-        """Count one namespace done with this mount."""
         self.uses += 1
+        out = []
+        for sub, name in files:
+            fd = os.open(name, _FLAGS, dir_fd=self.dirs[sub])
+            try:
+                out.append(int(os.read(fd, 256)))
+            finally:
+                os.close(fd)
+        return out
 
 
-def count_queues(later: list[int]) -> int:
-    """How many POSIX queues the current IPC namespace has.  Raises OSError
-    as :func:`list_queues` does."""
-    mnt = syscalls.fsmount_mqueue(later)
-    later.append(mnt)
-    return len(os.listdir(mnt))
+def _read(name: str, dir_fd: int) -> bytes:
+    fd = os.open(name, _FLAGS, dir_fd=dir_fd)
+    try:
+        data = os.read(fd, 65536)
+        while more := os.read(fd, 65536):
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
+class Visitor:
+    """Reads the namespace this helper is in, for one hop (descriptors that
+    are slow to close go to ``later``)."""
+
+    def __init__(self, sys: Syscalls, later: list[int]) -> None:
+        self.sys = sys
+        self.later = later
+        self.sysctls = _Sysctls(later)
+        self.sysvipc = os.open("/proc/sysvipc", _DIR_FLAGS)
+        later.append(self.sysvipc)
+
+    def _mqueue(self) -> int:
+        mnt = syscalls.fsmount_mqueue(self.later)
+        self.later.append(mnt)
+        return mnt
+
+    def queues(self) -> list[tuple[object, ...]]:
+        """The POSIX queues, as PosixQueue's fields.  Raises OSError (EPERM
+        without CAP_SYS_ADMIN over the namespace's user namespace)."""
+        mnt = self._mqueue()
+        found: list[tuple[object, ...]] = []
+        for name in sorted(os.listdir(mnt)):
+            try:
+                fd = os.open(name, _QUEUE_FLAGS, dir_fd=mnt)
+            except FileNotFoundError:
+                continue  # unlinked since the listing
+            try:
+                st = os.fstat(fd)
+                fields = parse_queue_file(os.read(fd, 256))
+                attr = self.sys.mq_getattr(fd)
+            finally:
+                os.close(fd)
+            found.append((
+                "/" + name, st.st_mode & 0o7777, st.st_uid, st.st_gid,
+                fields.get("QSIZE", 0), attr.curmsgs, attr.maxmsg, attr.msgsize,
+                fields.get("NOTIFY", 0), fields.get("SIGNO", 0), fields.get("NOTIFY_PID", 0),
+                int(st.st_mtime),
+            ))
+        return found
+
+    def snapshot(self, inode: int) -> tuple[object, ...]:
+        """A Snapshot of the current namespace, in wire form.  Raises OSError
+        when the SysV files or sysctls cannot be read; a failure to list
+        POSIX queues goes in its ``mqueue_error`` instead."""
+        sys = self.sys
+        msg = sys.msgctl_info(abi.MSG_INFO)
+        sem = sys.semctl_info(abi.SEM_INFO)
+        shm = sys.shmctl_info()
+        runs: list[tuple[int, list[Any]]] = []
+        if msg.msgpool:
+            runs.append((0, sysvipc_rows(_read("msg", self.sysvipc), MessageQueue)))
+        if sem.semusz:
+            runs.append((1, sysvipc_rows(_read("sem", self.sysvipc), SemaphoreSet)))
+        if shm.used_ids:
+            runs.append((2, sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)))
+        error = None
+        queues: list[tuple[object, ...]] = []
+        try:
+            queues = self.queues()
+        except OSError as err:
+            error = _mq_error(err)
+        if queues:
+            runs.append((3, queues))
+        lim = sys.shmctl_ipcinfo()
+        files = self.sysctls.values(_FILES)
+        limits = (lim.shmmax, lim.shmall, lim.shmmni, files[0],
+                  msg.msgmax, msg.msgmnb, msg.msgmni,
+                  sem.semmsl, sem.semmns, sem.semopm, sem.semmni, *files[1:])
+        return (0, inode, runs, limits, _usage(msg, sem, shm, len(queues)), error)
+
+    def summary(self, inode: int) -> tuple[object, ...]:
+        """A Summary of the current namespace, in wire form: the counters,
+        the segments' bytes and the limits that bound the counters; no
+        object is listed and one sysctl file is read.  Raises OSError as
+        :meth:`snapshot` does."""
+        sys = self.sys
+        msg = sys.msgctl_info(abi.MSG_INFO)
+        sem = sys.semctl_info(abi.SEM_INFO)
+        shm = sys.shmctl_info()
+        shm_bytes = 0
+        if shm.used_ids:
+            rows = sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)
+            shm_bytes = sum(row[_SIZE_AT] for row in rows)
+        error = None
+        count = 0
+        try:
+            count = len(os.listdir(self._mqueue()))
+        except OSError as err:
+            error = _mq_error(err)
+        lim = sys.shmctl_ipcinfo()
+        bounds = (msg.msgmni, sem.semmni, sem.semmns, lim.shmmni, lim.shmall,
+                  *self.sysctls.values(_QUEUES_MAX))
+        return (1, inode, _usage(msg, sem, shm, count), shm_bytes, bounds, error)
+
+
+def _usage(msg: MsgInfo, sem: SemInfo, shm: ShmInfo, mq_queues: int) -> tuple[int, ...]:
+    """Usage's fields from the *_INFO answers."""
+    return (msg.msgpool, msg.msgtql, msg.msgmap, sem.semusz, sem.semaem,
+            shm.used_ids, shm.shm_tot, mq_queues)
+
+
+def _descriptor_budget() -> int:
+    """How many descriptors a hop may keep for closing later: about half
+    the soft RLIMIT_NOFILE, raised to the hard limit first (in this helper
+    only; 1024 is a common soft limit, and each namespace keeps two)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return max(soft // 2, 16)
 
 
 def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
-        summary: bool = False) -> list[Snapshot | Summary | OSError]:
+        summary: bool = False) -> list[object]:
     """A Snapshot (with ``summary``: a Summary) of each namespace ``(path,
-    inode)``, in order; an OSError in place of one that could not be read
-    (ESTALE when ``path`` no longer names that namespace).  Descriptors to
-    close go to ``later``."""
+    inode)``, in order, in wire form; an OSError in place of one that could
+    not be read (ESTALE when ``path`` no longer names that namespace).
+    Descriptors to close go to ``later``."""
     here = sys.ns_inode()
-    sysctls = FreshSysctls(later)
-    out: list[Snapshot | Summary | OSError] = []
+    visitor = Visitor(sys, later)
+    visit = visitor.summary if summary else visitor.snapshot
+    budget = _descriptor_budget()
+    out: list[object] = []
     for path, inode in refs:
+        if len(later) > budget:  # pay the teardown now rather than run out
+            for fd in later:
+                os.close(fd)
+            later.clear()
+            visitor = Visitor(sys, later)
+            visit = visitor.summary if summary else visitor.snapshot
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, _FLAGS)
             try:
                 if os.fstat(fd).st_ino != inode:
-                    out.append(OSError(116, f"{path} is no longer ipc:[{inode}]"))
+                    out.append(OSError(errno.ESTALE, f"{path} is no longer ipc:[{inode}]"))
                     continue
                 if inode != here:
                     sys.setns(fd, abi.CLONE_NEWIPC)
                     here = inode
             finally:
                 os.close(fd)
-            if summary:
-                out.append(summarize(sys, lambda: count_queues(later), sysctls, inode))
-            else:
-                out.append(collect(sys, lambda: list_queues(sys, later), sysctls, inode))
-            sysctls.next_namespace()
+            out.append(visit(inode))
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))
     return out
+
+
+def decode(raw: object) -> Snapshot | Summary | OSError:
+    """A Snapshot or Summary from its wire form, or an OSError passed
+    through.  Runs of one kind of object are rebuilt by tuple.__new__."""
+    if isinstance(raw, OSError):
+        return raw
+    wire = cast(tuple[Any, ...], raw)
+    if wire[0] == 1:
+        _, inode, usage, shm_bytes, bounds, error = wire
+        return Summary(inode, _tuple_new(Usage, usage), shm_bytes, _tuple_new(Bounds, bounds),
+                       error)
+    _, inode, runs, limits, usage, error = wire
+    objects: list[IpcObject] = []
+    for kind, rows in runs:
+        objects += map(_MAKERS[kind], rows)
+    return Snapshot(inode, tuple(objects), _tuple_new(Limits, limits),
+                    _tuple_new(Usage, usage), error)

@@ -191,11 +191,17 @@ class LinuxTask(Task):
     def snapshot(self, refs: Sequence[tuple[str, int]]) -> list[Snapshot | OSError]:
         """Hop through namespaces ``(path, inode)`` with setns, one request in
         all; a Snapshot of each, or the OSError met there."""
-        return cast(list[Snapshot | OSError], self._call("snapshot", list(refs)))
+        from ._inventory import decode
+
+        raw = cast(list[object], self._call("snapshot", list(refs)))
+        return cast(list[Snapshot | OSError], [decode(item) for item in raw])
 
     def summary(self, refs: Sequence[tuple[str, int]]) -> list[Summary | OSError]:
         """As :meth:`snapshot`, with a Summary of each."""
-        return cast(list[Summary | OSError], self._call("summary", list(refs)))
+        from ._inventory import decode
+
+        raw = cast(list[object], self._call("summary", list(refs)))
+        return cast(list[Summary | OSError], [decode(item) for item in raw])
 
     # -- credentials and limits ----------------------------------------------
 

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import os
 import pickle
+import queue
 import re
 import sys
 import threading
@@ -578,46 +579,94 @@ def _refs(targets: Sequence[Namespace] | None) -> list[tuple[str, int]]:
     return sorted(refs, key=lambda r: r[1])
 
 
+#: Namespaces per request of an inventory helper: small enough that the
+#: helpers finish together (each takes the next share when done), large
+#: enough that a request's round trip is noise.
+_SHARE = 25
+
+
+class _Hoppers:
+    """Helpers that take shares of an inventory's namespaces from a queue.
+
+    Each runs in a thread of the caller (waiting on its helper's answer,
+    which releases the GIL).  The first helper is forked at once, while the
+    caller is still finding the namespaces; :meth:`feed` adds the others
+    once it is known how many are worth having.
+    """
+
+    def __init__(self, kernel: LinuxKernel, summary: bool) -> None:
+        self.kernel = kernel
+        self.summary = summary
+        self.shares: queue.SimpleQueue[tuple[int, list[tuple[str, int]]] | None] = (
+            queue.SimpleQueue())
+        self.answers: dict[int, list[Snapshot | Summary | OSError]] = {}
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+        self._start()
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._work, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _work(self) -> None:
+        task = None
+        try:
+            task = self.kernel.spawn()
+            while (share := self.shares.get()) is not None:
+                index, refs = share
+                got = task.summary(refs) if self.summary else task.snapshot(refs)
+                self.answers[index] = list(got)
+        except BaseException as err:
+            self.errors.append(err)
+            while self.shares.get() is not None:  # let the others have them
+                pass
+        finally:
+            if task is not None:
+                task.detach()  # it closes its slow descriptors and exits on its own
+
+    def feed(self, refs: list[tuple[str, int]]) -> list[Snapshot | Summary | OSError]:
+        """Hop through ``refs``; the answer of each, in order.  Raises the
+        first error a helper met."""
+        workers = max(1, min(os.cpu_count() or 1, 4, len(refs) // 32))
+        while len(self.threads) < workers:
+            self._start()
+        starts = range(0, len(refs), _SHARE)
+        for start in starts:
+            self.shares.put((start, refs[start:start + _SHARE]))
+        self.close()
+        if self.errors:
+            raise self.errors[0]
+        out: list[Snapshot | Summary | OSError] = []
+        for start in starts:
+            out += self.answers[start]
+        return out
+
+    def close(self) -> None:
+        """Let every helper go (once its shares are done) and wait for them."""
+        for _ in self.threads:
+            self.shares.put(None)
+        for thread in self.threads:
+            thread.join()
+
+
 def _hop_all(targets: Sequence[Namespace] | None, skip_gone: bool | None,
              summary: bool) -> list[Snapshot | Summary]:
     """Snapshots or Summaries of ``targets`` (default: every namespace),
     read by helpers that hop through them (one per CPU, at most 4, on big
-    hosts), each with a share."""
+    hosts), each taking shares in turn."""
     kernel = shared_kernel()
     if skip_gone is None:
         skip_gone = targets is None
-    refs = _refs(targets)
-    if not refs:
-        return []
-    workers = max(1, min(os.cpu_count() or 1, 4, len(refs) // 32))
-    tasks = [kernel.spawn() for _ in range(workers)]
-    shares = [refs[i::workers] for i in range(workers)]
-    parts: list[list[object]] = [[] for _ in range(workers)]
-    errors: list[BaseException] = []
-
-    def hop(i: int) -> None:
-        try:
-            task = tasks[i]
-            got = task.summary(shares[i]) if summary else task.snapshot(shares[i])
-            parts[i] = list(got)
-        except BaseException as err:
-            errors.append(err)
-
+    hoppers = _Hoppers(kernel, summary)
     try:
-        threads = [threading.Thread(target=hop, args=(i,)) for i in range(1, workers)]
-        for thread in threads:
-            thread.start()
-        hop(0)
-        for thread in threads:
-            thread.join()
-    finally:
-        for task in tasks:
-            task.detach()  # it closes its slow descriptors and exits on its own
-    if errors:
-        raise errors[0]
+        refs = _refs(targets)
+    except BaseException:
+        hoppers.close()
+        raise
+    answers = hoppers.feed(refs)
     out: list[Snapshot | Summary] = []
-    for j, (_ref, inode) in enumerate(refs):
-        res = parts[j % workers][j // workers]
+    for (_ref, inode), res in zip(refs, answers, strict=True):
         if isinstance(res, (Snapshot, Summary)):
             out.append(res)
             continue

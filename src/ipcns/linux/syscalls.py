@@ -16,6 +16,7 @@ import ctypes
 import errno
 import functools
 import math
+import operator
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,17 @@ from .._types import (
     Stat,
 )
 from . import libc
+
+# The *_INFO structures and mq_attr, read in one C-level call each: they are
+# asked for several times per namespace in an inventory.  The ctypes fields
+# carry the names of the result's fields (mq_attr's with an "mq_" prefix);
+# the result's last field, max_index, is the call's value.
+_tuple_new = tuple.__new__
+_MSGINFO = operator.attrgetter(*MsgInfo._fields[:-1])
+_SEMINFO = operator.attrgetter(*SemInfo._fields[:-1])
+_SHM_INFO = operator.attrgetter(*ShmInfo._fields[:-1])
+_SHMINFO64 = operator.attrgetter(*ShmLimitsInfo._fields[:-1])
+_MQ_ATTR = operator.attrgetter(*("mq_" + name for name in MqAttr._fields))
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -67,6 +79,10 @@ def _plain_oserror(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             raise OSError(err.errno, os.strerror(err.errno)) from None
 
     return wrapper
+
+
+#: os.open, raising OSError without the filename.
+_open = _plain_oserror(os.open)
 
 
 def _oserror(code: int) -> OSError:
@@ -152,7 +168,7 @@ class Syscalls:
         O_RDONLY|O_CLOEXEC, joined and closed).  Raises OSError (TypeError for
         a target of another type)."""
         if isinstance(target, str):
-            fd = _plain_oserror(os.open)(target, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open(target, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 libc.setns(fd, nstype)
             finally:
@@ -399,12 +415,8 @@ class Syscalls:
         """msgctl(2) with IPC_INFO or MSG_INFO; ``max_index`` is the call's
         value.  Raises OSError."""
         info = libc.msginfo()
-        ret = int(libc.msgctl(0, cmd, byref(info)))
-        return MsgInfo(
-            msgpool=int(info.msgpool), msgmap=int(info.msgmap), msgmax=int(info.msgmax),
-            msgmnb=int(info.msgmnb), msgmni=int(info.msgmni), msgssz=int(info.msgssz),
-            msgtql=int(info.msgtql), msgseg=int(info.msgseg), max_index=ret,
-        )
+        ret = libc.msgctl(0, cmd, byref(info))
+        return _tuple_new(MsgInfo, (*_MSGINFO(info), ret))
 
     # -- System V semaphores -------------------------------------------------
 
@@ -483,13 +495,8 @@ class Syscalls:
         """semctl(2) with IPC_INFO or SEM_INFO; ``max_index`` is the call's
         value.  Raises OSError."""
         info = libc.seminfo()
-        ret = int(libc.semctl(0, 0, cmd, addressof(info)))
-        return SemInfo(
-            semmap=int(info.semmap), semmni=int(info.semmni), semmns=int(info.semmns),
-            semmnu=int(info.semmnu), semmsl=int(info.semmsl), semopm=int(info.semopm),
-            semume=int(info.semume), semusz=int(info.semusz), semvmx=int(info.semvmx),
-            semaem=int(info.semaem), max_index=ret,
-        )
+        ret = libc.semctl(0, 0, cmd, addressof(info))
+        return _tuple_new(SemInfo, (*_SEMINFO(info), ret))
 
     # -- System V shared memory ----------------------------------------------
 
@@ -550,21 +557,14 @@ class Syscalls:
     def shmctl_info(self) -> ShmInfo:
         """shmctl(SHM_INFO); ``max_index`` is the call's value.  Raises OSError."""
         info = libc.shm_info()
-        ret = int(libc.shmctl(0, abi.SHM_INFO, byref(info)))
-        return ShmInfo(
-            used_ids=int(info.used_ids), shm_tot=int(info.shm_tot), shm_rss=int(info.shm_rss),
-            shm_swp=int(info.shm_swp), swap_attempts=int(info.swap_attempts),
-            swap_successes=int(info.swap_successes), max_index=ret,
-        )
+        ret = libc.shmctl(0, abi.SHM_INFO, byref(info))
+        return _tuple_new(ShmInfo, (*_SHM_INFO(info), ret))
 
     def shmctl_ipcinfo(self) -> ShmLimitsInfo:
         """shmctl(IPC_INFO); ``max_index`` is the call's value.  Raises OSError."""
         info = libc.shminfo64()
-        ret = int(libc.shmctl(0, abi.IPC_INFO, byref(info)))
-        return ShmLimitsInfo(
-            shmmax=int(info.shmmax), shmmin=int(info.shmmin), shmmni=int(info.shmmni),
-            shmseg=int(info.shmseg), shmall=int(info.shmall), max_index=ret,
-        )
+        ret = libc.shmctl(0, abi.IPC_INFO, byref(info))
+        return _tuple_new(ShmLimitsInfo, (*_SHMINFO64(info), ret))
 
     # -- POSIX message queues ------------------------------------------------
 
@@ -626,10 +626,7 @@ class Syscalls:
 
 
 def _mq_attr(attr: libc.mq_attr) -> MqAttr:
-    return MqAttr(
-        flags=int(attr.mq_flags), maxmsg=int(attr.mq_maxmsg),
-        msgsize=int(attr.mq_msgsize), curmsgs=int(attr.mq_curmsgs),
-    )
+    return _tuple_new(MqAttr, _MQ_ATTR(attr))
 
 
 # --------------------------------------------------------------------------
@@ -724,7 +721,7 @@ def fsmount(fstype: str, later: list[int] | None = None) -> int:
     finally:
         os.close(fs_fd)
     try:
-        return _plain_oserror(os.open)(
+        return _open(
             ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=mnt_fd
         )
     finally:
