@@ -108,7 +108,7 @@ def test_summaries_of_many_namespaces_match_their_snapshots(many: list[tuple[str
 
 
 def test_a_hop_stays_within_its_descriptor_limit(many: list[tuple[str, int]]) -> None:
-    # Each namespace leaves two descriptors for closing later; with a hard
+    # Each namespace leaves a descriptor for closing later; with a hard
     # limit of 48 the helper must close them on the way, or fail with EMFILE.
     with LinuxKernel() as kernel:
         task = kernel.spawn()

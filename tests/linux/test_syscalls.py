@@ -476,7 +476,7 @@ def test_fsmount_mqueue_lists_the_namespace_queues() -> None:
         s.mq_send(mqd, b"abc")
         fd = syscalls.fsmount_mqueue()
         try:
-            assert os.listdir(fd) == ["listed"]
+            assert syscalls.listdir(fd) == ["listed"]
             qfd = os.open("listed", os.O_RDONLY, dir_fd=fd)
             try:
                 assert os.read(qfd, 256).startswith(b"QSIZE:3 ")

@@ -25,44 +25,35 @@ every answer: at the helper's next request that is not an inventory's, or
 at its exit.
 
 This runs once per namespace, hundreds of times per inventory, so it builds
-the answer's wire form (plain tuples and lists) directly; :func:`decode`
-turns it into Snapshots and Summaries on the caller's side, in C.
+the answer's wire form (see _wire.py) directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import os
 import resource
-from typing import Any, cast
+from typing import Any
 
 from .. import abi
 from .._procfs import parse_queue_file, sysvipc_rows
 from .._types import (
     LIMIT_SYSCTLS,
-    Bounds,
-    IpcObject,
-    Limits,
     MessageQueue,
     MsgInfo,
-    PosixQueue,
     SemaphoreSet,
     SemInfo,
     SharedMemory,
     ShmInfo,
-    Snapshot,
-    Summary,
-    Usage,
 )
 from . import syscalls
+from ._wire import MQUEUE, MSG, SEM, SHM, SNAPSHOT, SUMMARY
 from .syscalls import Syscalls
 
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _QUEUE_FLAGS = _FLAGS | os.O_NONBLOCK
 _DIR_FLAGS = _FLAGS | os.O_DIRECTORY
-_tuple_new = tuple.__new__
 
 #: The limits no system call reports, in the order of Limits' fields.
 _FILE_LIMITS = ("shm_rmid_forced", "msg_next_id", "sem_next_id", "shm_next_id",
@@ -72,10 +63,7 @@ _FILES = tuple(tuple(LIMIT_SYSCTLS[name].rsplit("/", 1)) for name in _FILE_LIMIT
 _QUEUES_MAX = (tuple(LIMIT_SYSCTLS["queues_max"].rsplit("/", 1)),)
 _SYSCTL_DIRS = sorted({sub for sub, _name in _FILES})
 _SIZE_AT = SharedMemory._fields.index("size")
-
-#: Kinds of object, by their index in the wire form.
-_KINDS: tuple[type[IpcObject], ...] = (MessageQueue, SemaphoreSet, SharedMemory, PosixQueue)
-_MAKERS = tuple(functools.partial(_tuple_new, cls) for cls in _KINDS)
+_DIRENT_SIZE = 20
 
 
 def _mq_error(err: OSError) -> str:
@@ -102,7 +90,7 @@ class _Sysctls:
     def _mount(self) -> None:
         self.uses = 0
         try:
-            root = syscalls.fsmount("proc", self.later)
+            root = syscalls.fsmount("proc")
         except OSError:  # not allowed to mount proc here
             root = os.open("/proc", _DIR_FLAGS)
         self.later.append(root)
@@ -126,12 +114,20 @@ class _Sysctls:
         return out
 
 
+#: A read of a /proc/sysvipc file shorter than this was its last.  These
+#: are seq_files: a read returns as many whole lines as fit in the file's
+#: buffer (a page at least), so one that returns less than a page minus the
+#: longest line (about 200 bytes) met the end of the table.
+_SHORT_READ = 2048
+
+
 def _read(name: str, dir_fd: int) -> bytes:
     fd = os.open(name, _FLAGS, dir_fd=dir_fd)
     try:
-        data = os.read(fd, 65536)
-        while more := os.read(fd, 65536):
-            data += more
+        data = chunk = os.read(fd, 65536)
+        while len(chunk) >= _SHORT_READ:
+            chunk = os.read(fd, 65536)
+            data += chunk
         return data
     finally:
         os.close(fd)
@@ -148,17 +144,27 @@ class Visitor:
         self.sysvipc = os.open("/proc/sysvipc", _DIR_FLAGS)
         later.append(self.sysvipc)
 
-    def _mqueue(self) -> int:
-        mnt = syscalls.fsmount_mqueue(self.later)
+    def _mqueue(self) -> tuple[int, int | None]:
+        """The namespace's mqueue filesystem (an O_PATH descriptor of a
+        detached mount) and how many queues it holds, when its root says.
+
+        mqueuefs sizes its root directory 2 * 20 bytes plus 20 per queue
+        (DIRENT_SIZE in ipc/mqueue.c, since 2.6), so an fstat counts them;
+        ``None`` if the size is not of that form.  Raises OSError (EPERM
+        without CAP_SYS_ADMIN over the namespace's user namespace)."""
+        mnt = syscalls.fsmount_mqueue()
         self.later.append(mnt)
-        return mnt
+        count, rest = divmod(os.fstat(mnt).st_size - 2 * _DIRENT_SIZE, _DIRENT_SIZE)
+        return mnt, (count if count >= 0 and not rest else None)
 
     def queues(self) -> list[tuple[object, ...]]:
-        """The POSIX queues, as PosixQueue's fields.  Raises OSError (EPERM
-        without CAP_SYS_ADMIN over the namespace's user namespace)."""
-        mnt = self._mqueue()
+        """The POSIX queues, as PosixQueue's fields.  Raises OSError as
+        :meth:`_mqueue` does."""
+        mnt, count = self._mqueue()
         found: list[tuple[object, ...]] = []
-        for name in sorted(os.listdir(mnt)):
+        if count == 0:
+            return found
+        for name in sorted(syscalls.listdir(mnt)):
             try:
                 fd = os.open(name, _QUEUE_FLAGS, dir_fd=mnt)
             except FileNotFoundError:
@@ -187,11 +193,11 @@ class Visitor:
         shm = sys.shmctl_info()
         runs: list[tuple[int, list[Any]]] = []
         if msg.msgpool:
-            runs.append((0, sysvipc_rows(_read("msg", self.sysvipc), MessageQueue)))
+            runs.append((MSG, sysvipc_rows(_read("msg", self.sysvipc), MessageQueue)))
         if sem.semusz:
-            runs.append((1, sysvipc_rows(_read("sem", self.sysvipc), SemaphoreSet)))
+            runs.append((SEM, sysvipc_rows(_read("sem", self.sysvipc), SemaphoreSet)))
         if shm.used_ids:
-            runs.append((2, sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)))
+            runs.append((SHM, sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)))
         error = None
         queues: list[tuple[object, ...]] = []
         try:
@@ -199,13 +205,13 @@ class Visitor:
         except OSError as err:
             error = _mq_error(err)
         if queues:
-            runs.append((3, queues))
+            runs.append((MQUEUE, queues))
         lim = sys.shmctl_ipcinfo()
         files = self.sysctls.values(_FILES)
         limits = (lim.shmmax, lim.shmall, lim.shmmni, files[0],
                   msg.msgmax, msg.msgmnb, msg.msgmni,
                   sem.semmsl, sem.semmns, sem.semopm, sem.semmni, *files[1:])
-        return (0, inode, runs, limits, _usage(msg, sem, shm, len(queues)), error)
+        return (SNAPSHOT, inode, runs, limits, _usage(msg, sem, shm, len(queues)), error)
 
     def summary(self, inode: int) -> tuple[object, ...]:
         """A Summary of the current namespace, in wire form: the counters,
@@ -223,13 +229,14 @@ class Visitor:
         error = None
         count = 0
         try:
-            count = len(os.listdir(self._mqueue()))
+            mnt, known = self._mqueue()
+            count = len(syscalls.listdir(mnt)) if known is None else known
         except OSError as err:
             error = _mq_error(err)
         lim = sys.shmctl_ipcinfo()
         bounds = (msg.msgmni, sem.semmni, sem.semmns, lim.shmmni, lim.shmall,
                   *self.sysctls.values(_QUEUES_MAX))
-        return (1, inode, _usage(msg, sem, shm, count), shm_bytes, bounds, error)
+        return (SUMMARY, inode, _usage(msg, sem, shm, count), shm_bytes, bounds, error)
 
 
 def _usage(msg: MsgInfo, sem: SemInfo, shm: ShmInfo, mq_queues: int) -> tuple[int, ...]:
@@ -241,7 +248,7 @@ def _usage(msg: MsgInfo, sem: SemInfo, shm: ShmInfo, mq_queues: int) -> tuple[in
 def _descriptor_budget() -> int:
     """How many descriptors a hop may keep for closing later: about half
     the soft RLIMIT_NOFILE, raised to the hard limit first (in this helper
-    only; 1024 is a common soft limit, and each namespace keeps two)."""
+    only; 1024 is a common soft limit, and each namespace keeps one)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(OSError, ValueError):
@@ -283,21 +290,3 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))
     return out
-
-
-def decode(raw: object) -> Snapshot | Summary | OSError:
-    """A Snapshot or Summary from its wire form, or an OSError passed
-    through.  Runs of one kind of object are rebuilt by tuple.__new__."""
-    if isinstance(raw, OSError):
-        return raw
-    wire = cast(tuple[Any, ...], raw)
-    if wire[0] == 1:
-        _, inode, usage, shm_bytes, bounds, error = wire
-        return Summary(inode, _tuple_new(Usage, usage), shm_bytes, _tuple_new(Bounds, bounds),
-                       error)
-    _, inode, runs, limits, usage, error = wire
-    objects: list[IpcObject] = []
-    for kind, rows in runs:
-        objects += map(_MAKERS[kind], rows)
-    return Snapshot(inode, tuple(objects), _tuple_new(Limits, limits),
-                    _tuple_new(Usage, usage), error)

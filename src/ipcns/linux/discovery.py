@@ -21,6 +21,7 @@ import fcntl
 import os
 import re
 import sys
+from collections.abc import Callable
 
 from .. import abi
 from .._types import Container, Holder, NamespaceInfo, Process
@@ -66,55 +67,29 @@ def _comm(pid: int) -> str:
     return _read(f"/proc/{pid}/comm").rstrip("\n")
 
 
-def scan(*, comm: bool = True) -> dict[int, _Found]:
+def scan(*, comm: bool = True,
+         on_new: Callable[[str, int], object] | None = None) -> dict[int, _Found]:
     """Every IPC namespace reachable from /proc, by inode; ``comm=False``
-    leaves process names empty (one file read less per process)."""
-    found: dict[int, _Found] = {}
-    seen_mnt: set[int] = set()
-    own_mnt = os.stat("/proc/self/ns/mnt").st_ino
+    leaves process names empty (one file read less per process).
 
-    def at(inode: int) -> _Found:
+    ``on_new(path, inode)`` is called as each namespace is first seen, with
+    the path it was seen by, so that work on it can start before the scan
+    ends.  The caller's own mount namespace is read first: its bind mounts
+    (names under /run/ipcns among them) are the most durable paths.
+    """
+    found: dict[int, _Found] = {}
+    own_mnt = os.stat("/proc/self/ns/mnt").st_ino
+    seen_mnt: set[int] = {own_mnt}
+
+    def at(inode: int, path: str) -> _Found:
         entry = found.get(inode)
         if entry is None:
             entry = found[inode] = _Found(inode)
+            if on_new is not None:
+                on_new(path, inode)
         return entry
 
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        inode = _ns_of(f"/proc/{pid}/ns/ipc")
-        if inode is None:
-            continue  # gone, a zombie, or not ours to look at
-        name_ = _comm(pid) if comm else ""
-        at(inode).processes.append(Process(pid, name_))
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            tids = []
-        if len(tids) > 1:
-            for tid_name in tids:
-                tid = int(tid_name)
-                t_inode = _ns_of(f"/proc/{pid}/task/{tid}/ns/ipc")
-                if tid != pid and t_inode is not None and t_inode != inode:
-                    at(t_inode).processes.append(Process(pid, name_, tid))
-        try:
-            fd_names = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            fd_names = []
-        for fd_name in fd_names:
-            fd_path = f"/proc/{pid}/fd/{fd_name}"
-            fd_inode = _ns_of(fd_path)
-            if fd_inode is not None:
-                at(fd_inode).holders.append(Holder("fd", fd_path, pid, int(fd_name)))
-        try:
-            mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
-        except OSError:
-            continue
-        if mnt in seen_mnt:
-            continue
-        seen_mnt.add(mnt)
-        prefix = "" if mnt == own_mnt else f"/proc/{pid}/root"
+    def mounts(pid: int, prefix: str) -> None:
         for line in _read(f"/proc/{pid}/mountinfo").splitlines():
             parts = line.split(" - ", 1)
             if len(parts) != 2 or not parts[1].startswith("nsfs "):
@@ -123,7 +98,46 @@ def scan(*, comm: bool = True) -> dict[int, _Found]:
             m = _NS_LINK.match(cols[3])
             if m:
                 path = prefix + _unescape(cols[4])
-                at(int(m.group(1))).holders.append(Holder("mount", path, pid))
+                at(int(m.group(1)), path).holders.append(Holder("mount", path, pid))
+
+    mounts(os.getpid(), "")
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        ns_path = f"/proc/{pid}/ns/ipc"
+        inode = _ns_of(ns_path)
+        if inode is None:
+            continue  # gone, a zombie, or not ours to look at
+        name_ = _comm(pid) if comm else ""
+        at(inode, ns_path).processes.append(Process(pid, name_))
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            tids = []
+        if len(tids) > 1:
+            for tid_name in tids:
+                tid = int(tid_name)
+                t_path = f"/proc/{pid}/task/{tid}/ns/ipc"
+                t_inode = _ns_of(t_path)
+                if tid != pid and t_inode is not None and t_inode != inode:
+                    at(t_inode, t_path).processes.append(Process(pid, name_, tid))
+        try:
+            fd_names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            fd_names = []
+        for fd_name in fd_names:
+            fd_path = f"/proc/{pid}/fd/{fd_name}"
+            fd_inode = _ns_of(fd_path)
+            if fd_inode is not None:
+                at(fd_inode, fd_path).holders.append(Holder("fd", fd_path, pid, int(fd_name)))
+        try:
+            mnt = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+        except OSError:
+            continue
+        if mnt not in seen_mnt:
+            seen_mnt.add(mnt)
+            mounts(pid, f"/proc/{pid}/root")
     return found
 
 

@@ -191,14 +191,14 @@ class LinuxTask(Task):
     def snapshot(self, refs: Sequence[tuple[str, int]]) -> list[Snapshot | OSError]:
         """Hop through namespaces ``(path, inode)`` with setns, one request in
         all; a Snapshot of each, or the OSError met there."""
-        from ._inventory import decode
+        from ._wire import decode
 
         raw = cast(list[object], self._call("snapshot", list(refs)))
         return cast(list[Snapshot | OSError], [decode(item) for item in raw])
 
     def summary(self, refs: Sequence[tuple[str, int]]) -> list[Summary | OSError]:
         """As :meth:`snapshot`, with a Summary of each."""
-        from ._inventory import decode
+        from ._wire import decode
 
         raw = cast(list[object], self._call("summary", list(refs)))
         return cast(list[Summary | OSError], [decode(item) for item in raw])

@@ -17,10 +17,8 @@ repeated; only what abi lacks is defined here, each with its header.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
-import platform
 from collections.abc import Callable, Sequence
 from ctypes import (
     POINTER,
@@ -67,8 +65,9 @@ SYS_pidfd_open = 434
 SYS_clone3 = 435
 
 # <asm/unistd_64.h>: x86_64 only (used only if libc lacks capget/capset).
-SYS_capget: int | None = 125 if platform.machine() == "x86_64" else None
-SYS_capset: int | None = 126 if platform.machine() == "x86_64" else None
+_X86_64 = os.uname().machine == "x86_64"
+SYS_capget: int | None = 125 if _X86_64 else None
+SYS_capset: int | None = 126 if _X86_64 else None
 
 # <linux/mount.h>
 FSOPEN_CLOEXEC = 0x00000001
@@ -418,21 +417,26 @@ user_cap_data_array = __user_cap_data_struct * _LINUX_CAPABILITY_U32S_3
 # Libraries
 
 
-def _find(name: str, default: str) -> str:
-    return ctypes.util.find_library(name) or default
-
-
-_LIBC_NAME = _find("c", "libc.so.6")
-_libc = ctypes.CDLL(_LIBC_NAME, use_errno=True)
+# libc is already loaded (the interpreter links it): its symbols are found
+# through the process's global scope, dlopen(NULL).  ctypes.util is not
+# imported for it: finding a library by name runs ldconfig, and importing
+# ctypes.util alone costs tens of milliseconds, which every helper's start
+# would pay.
+_libc = ctypes.CDLL(None, use_errno=True)
 #: The same libc loaded as a PyDLL: its functions keep the GIL held across the
 #: call (like os.fork), for clone3.
-_pylibc = ctypes.PyDLL(_LIBC_NAME, use_errno=True)
+_pylibc = ctypes.PyDLL(None, use_errno=True)
 
 
 @functools.cache
 def _librt() -> ctypes.CDLL:
     """librt, loaded on first need (glibc < 2.34 only)."""
-    return ctypes.CDLL(_find("rt", "librt.so.1"), use_errno=True)
+    try:
+        return ctypes.CDLL("librt.so.1", use_errno=True)
+    except OSError:  # pragma: no cover - librt under another name
+        from ctypes.util import find_library
+
+        return ctypes.CDLL(find_library("rt"), use_errno=True)
 
 
 def _librt_symbol(name: str) -> ctypes._NamedFuncPointer:

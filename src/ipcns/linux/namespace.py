@@ -20,7 +20,6 @@ import errno
 import fcntl
 import os
 import pickle
-import queue
 import re
 import sys
 import threading
@@ -568,38 +567,37 @@ def shared_kernel() -> LinuxKernel:
         return _shared[0]
 
 
-def _refs(targets: Sequence[Namespace] | None) -> list[tuple[str, int]]:
-    if targets is not None:
-        return [(ns.ref, ns.inode) for ns in targets]
-    refs = []  # holders only: owners and containers are not needed here
-    for entry in discovery.scan(comm=False).values():
-        ref = discovery.best_ref(entry)
-        if ref is not None:
-            refs.append((ref, entry.inode))
-    return sorted(refs, key=lambda r: r[1])
-
-
-#: Namespaces per request of an inventory helper: small enough that the
-#: helpers finish together (each takes the next share when done), large
-#: enough that a request's round trip is noise.
+#: Namespaces per request of an inventory helper: large enough that a
+#: request's round trip is noise; the last shares are cut smaller (down to
+#: _MIN_SHARE) so that the helpers finish together.
 _SHARE = 25
+_MIN_SHARE = 4
+#: Errors that mean a path no longer leads to its namespace.
+_GONE = (errno.ENOENT, errno.ESRCH, errno.ESTALE)
+
+_Ref = tuple[str, int]
+_Answer = Snapshot | Summary | OSError
 
 
 class _Hoppers:
-    """Helpers that take shares of an inventory's namespaces from a queue.
+    """Helpers that take shares of an inventory's namespaces in turn.
 
-    Each runs in a thread of the caller (waiting on its helper's answer,
-    which releases the GIL).  The first helper is forked at once, while the
-    caller is still finding the namespaces; :meth:`feed` adds the others
-    once it is known how many are worth having.
+    Each helper is driven from a thread of the caller (waiting on its
+    answer releases the GIL).  The first is forked at once; more join as
+    namespaces turn up (one per 32, at most one per CPU and 4), and
+    namespaces can be added while the caller is still finding them.
     """
 
     def __init__(self, kernel: LinuxKernel, summary: bool) -> None:
         self.kernel = kernel
         self.summary = summary
-        self.shares: queue.SimpleQueue[tuple[int, list[tuple[str, int]]] | None] = (
-            queue.SimpleQueue())
-        self.answers: dict[int, list[Snapshot | Summary | OSError]] = {}
+        self.cond = threading.Condition()
+        self.todo: list[tuple[int, list[_Ref]]] = []  # shares no helper took yet
+        self.done = False
+        self.pending: list[_Ref] = []
+        self.count = 0
+        self.shares = 0
+        self.answers: dict[int, tuple[list[_Ref], list[_Answer]]] = {}
         self.errors: list[BaseException] = []
         self.threads: list[threading.Thread] = []
         self._start()
@@ -609,64 +607,122 @@ class _Hoppers:
         thread.start()
         self.threads.append(thread)
 
+    def _take(self) -> tuple[int, list[_Ref]] | None:
+        with self.cond:
+            while not self.todo and not self.done:
+                self.cond.wait()
+            return self.todo.pop(0) if self.todo else None
+
+    def _put(self, refs: list[_Ref]) -> None:
+        with self.cond:
+            self.todo.append((self.shares, refs))
+            self.shares += 1
+            self.cond.notify()
+
     def _work(self) -> None:
         task = None
         try:
             task = self.kernel.spawn()
-            while (share := self.shares.get()) is not None:
+            while (share := self._take()) is not None:
                 index, refs = share
                 got = task.summary(refs) if self.summary else task.snapshot(refs)
-                self.answers[index] = list(got)
+                self.answers[index] = (refs, list(got))
         except BaseException as err:
             self.errors.append(err)
-            while self.shares.get() is not None:  # let the others have them
-                pass
         finally:
             if task is not None:
                 task.detach()  # it closes its slow descriptors and exits on its own
 
-    def feed(self, refs: list[tuple[str, int]]) -> list[Snapshot | Summary | OSError]:
-        """Hop through ``refs``; the answer of each, in order.  Raises the
-        first error a helper met."""
-        workers = max(1, min(os.cpu_count() or 1, 4, len(refs) // 32))
-        while len(self.threads) < workers:
+    def add(self, ref: str, inode: int) -> None:
+        """Have namespace ``inode`` (opened by ``ref``) read."""
+        self.pending.append((ref, inode))
+        self.count += 1
+        if len(self.pending) >= _SHARE:
+            self._put(self.pending)
+            self.pending = []
+        wanted = min(os.cpu_count() or 1, 4, self.count // 32)
+        while len(self.threads) < wanted:
             self._start()
-        starts = range(0, len(refs), _SHARE)
-        for start in starts:
-            self.shares.put((start, refs[start:start + _SHARE]))
-        self.close()
-        if self.errors:
-            raise self.errors[0]
-        out: list[Snapshot | Summary | OSError] = []
-        for start in starts:
-            out += self.answers[start]
-        return out
 
-    def close(self) -> None:
-        """Let every helper go (once its shares are done) and wait for them."""
-        for _ in self.threads:
-            self.shares.put(None)
+    def finish(self) -> list[tuple[_Ref, _Answer]]:
+        """Wait for every namespace added: ``((ref, inode), answer)`` each.
+        Raises the first error a helper met."""
+        with self.cond:
+            # What no helper has taken yet is cut afresh, the last shares
+            # smaller, so that no helper is left with a long tail.
+            rest = [ref for _index, refs in self.todo for ref in refs] + self.pending
+            self.todo.clear()
+            self.pending = []
+            while rest:
+                size = -(-len(rest) // (2 * len(self.threads)))
+                size = max(_MIN_SHARE, min(_SHARE, size))
+                self.todo.append((self.shares, rest[:size]))
+                self.shares += 1
+                rest = rest[size:]
+            self.done = True
+            self.cond.notify_all()
         for thread in self.threads:
             thread.join()
+        if self.errors:
+            raise self.errors[0]
+        out: list[tuple[_Ref, _Answer]] = []
+        for index in sorted(self.answers):
+            refs, got = self.answers[index]
+            out += zip(refs, got, strict=True)
+        return out
+
+    def abandon(self) -> None:
+        """Stop: the helpers finish the share they have, then go."""
+        with self.cond:
+            self.todo.clear()
+            self.done = True
+            self.cond.notify_all()
+        for thread in self.threads:
+            thread.join()
+
+
+def _hop(targets: Sequence[Namespace] | None, summary: bool) -> list[tuple[int, _Answer]]:
+    """(inode, answer) for each of ``targets`` (default: every namespace on
+    the host, read while they are still being found)."""
+    kernel = shared_kernel()
+    hoppers = _Hoppers(kernel, summary)
+    try:
+        if targets is not None:
+            for ns in targets:
+                hoppers.add(ns.ref, ns.inode)
+            return [(inode, answer) for (_ref, inode), answer in hoppers.finish()]
+        found = discovery.scan(comm=False, on_new=hoppers.add)
+        results = hoppers.finish()
+    except BaseException:
+        hoppers.abandon()
+        raise
+    # A namespace first seen through a process that has exited since may
+    # still be held by something else the scan found: ask again through it.
+    again = []
+    for (ref, inode), answer in results:
+        if isinstance(answer, OSError) and answer.errno in _GONE:
+            other = discovery.best_ref(found[inode])
+            if other is not None and other != ref:
+                again.append((other, inode))
+    if again:
+        retry = _Hoppers(kernel, summary)
+        for ref, inode in again:
+            retry.add(ref, inode)
+        answers = {inode: answer for (_ref, inode), answer in retry.finish()}
+    else:
+        answers = {}
+    return sorted(((inode, answers.get(inode, answer)) for (_ref, inode), answer in results),
+                  key=lambda pair: pair[0])
 
 
 def _hop_all(targets: Sequence[Namespace] | None, skip_gone: bool | None,
              summary: bool) -> list[Snapshot | Summary]:
     """Snapshots or Summaries of ``targets`` (default: every namespace),
-    read by helpers that hop through them (one per CPU, at most 4, on big
-    hosts), each taking shares in turn."""
-    kernel = shared_kernel()
+    read by helpers that hop through them with setns."""
     if skip_gone is None:
         skip_gone = targets is None
-    hoppers = _Hoppers(kernel, summary)
-    try:
-        refs = _refs(targets)
-    except BaseException:
-        hoppers.close()
-        raise
-    answers = hoppers.feed(refs)
     out: list[Snapshot | Summary] = []
-    for (_ref, inode), res in zip(refs, answers, strict=True):
+    for inode, res in _hop(targets, summary):
         if isinstance(res, (Snapshot, Summary)):
             out.append(res)
             continue

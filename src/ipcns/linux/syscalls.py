@@ -698,40 +698,36 @@ def umount2(path: str, flags: int = 0) -> None:
     libc.umount2(os.fsencode(path), flags)
 
 
-def fsmount(fstype: str, later: list[int] | None = None) -> int:
+def fsmount(fstype: str) -> int:
     """A detached mount of a new ``fstype`` filesystem context (fsopen,
     fsconfig CMD_CREATE, fsmount), mounted nowhere.
 
-    Returns an O_RDONLY|O_DIRECTORY|O_CLOEXEC descriptor of its root, which
-    ``os.listdir(fd)`` lists and ``os.open(name, flags, dir_fd=fd)`` opens
-    files in (fsmount's own descriptor is O_PATH, which getdents refuses;
-    it is closed here, and the open root keeps the mount alive until the
-    caller closes the descriptor).  For "mqueue" the superblock is the
-    current IPC namespace's; for "proc" it is a new one.  Raises OSError
-    (EPERM without CAP_SYS_ADMIN over the namespace's user namespace).
+    Returns fsmount's descriptor: an O_PATH descriptor of the mount's root,
+    which keeps the mount alive until it is closed.  Use it as ``dir_fd``
+    (``os.open``, ``os.stat``) and list it with :func:`listdir`.  For
+    "mqueue" the superblock is the current IPC namespace's; for "proc" it
+    is a new one.  Raises OSError (EPERM without CAP_SYS_ADMIN over the
+    namespace's user namespace).
 
-    Closing fsmount's descriptor tears the detached mount tree down, which
-    waits for an RCU grace period (~60 us); with ``later``, that descriptor
-    is appended to it for the caller to close when time matters less.
+    Closing the descriptor tears the detached mount down, which waits for
+    an RCU grace period (~60 us): callers with many to close do it when time
+    matters less.
     """
     fs_fd = libc.fsopen(os.fsencode(fstype), libc.FSOPEN_CLOEXEC)
     try:
         libc.fsconfig(fs_fd, libc.FSCONFIG_CMD_CREATE, None, None, 0)
-        mnt_fd = libc.fsmount(fs_fd, libc.FSMOUNT_CLOEXEC, 0)
+        return int(libc.fsmount(fs_fd, libc.FSMOUNT_CLOEXEC, 0))
     finally:
         os.close(fs_fd)
-    try:
-        return _open(
-            ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=mnt_fd
-        )
-    finally:
-        if later is None:
-            os.close(mnt_fd)
-        else:
-            later.append(mnt_fd)
 
 
-def fsmount_mqueue(later: list[int] | None = None) -> int:
-    """``fsmount("mqueue", later)``: the current IPC namespace's queues,
-    mounted nowhere.  Raises OSError."""
-    return fsmount("mqueue", later)
+def fsmount_mqueue() -> int:
+    """``fsmount("mqueue")``: the current IPC namespace's queues, mounted
+    nowhere.  Raises OSError."""
+    return fsmount("mqueue")
+
+
+def listdir(path_fd: int) -> list[str]:
+    """The names in the directory that ``path_fd`` (an O_PATH descriptor,
+    which getdents refuses) leads to, opened again through /proc/self/fd."""
+    return os.listdir(f"/proc/self/fd/{path_fd}")
