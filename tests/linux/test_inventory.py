@@ -45,6 +45,10 @@ def many() -> Iterator[list[tuple[str, int]]]:
                 task.unshare(abi.CLONE_NEWIPC)
                 task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
                 made.append((path, os.stat(path).st_ino))
+                # Limits of its own, read through the same procfs as its
+                # neighbours' (one per few namespaces).
+                task.write_file("/proc/sys/fs/mqueue/queues_max", b"%d" % (100 + i))
+                task.write_file("/proc/sys/kernel/msg_next_id", b"%d" % (1000 + i))
                 msgs, sems, shms, queues = expected(i)
                 for n in range(msgs):
                     task.msgget(0x1000 * i + n, abi.IPC_CREAT | 0o600)
@@ -68,6 +72,9 @@ def many() -> Iterator[list[tuple[str, int]]]:
 
 def check(i: int, snap: Snapshot) -> None:
     msgs, sems, shms, queues = expected(i)
+    assert snap.limits.queues_max == 100 + i
+    # msg_next_id is used up by the first msgget, if there is one.
+    assert snap.limits.msg_next_id == (-1 if msgs else 1000 + i)
     assert sorted(o.key for o in snap.msg_queues) == [0x1000 * i + n for n in range(msgs)]
     assert sorted((o.key, o.nsems) for o in snap.sem_sets) == [
         (0x1000 * i + 0x100 + n, n + 1) for n in range(sems)]
@@ -90,8 +97,9 @@ def test_inventory_of_many_namespaces_is_whole_and_in_order(many: list[tuple[str
     by_inode = {s.inode: s for s in snaps}
     for i, (_path, inode) in enumerate(many):
         check(i, by_inode[inode])
-        # The limits are each namespace's own: a new namespace's defaults.
-        assert by_inode[inode].limits == by_inode[many[0][1]].limits
+        # The other limits: a new namespace's defaults.
+        assert by_inode[inode].limits._replace(queues_max=0, msg_next_id=0) == (
+            by_inode[many[0][1]].limits._replace(queues_max=0, msg_next_id=0))
 
 
 def test_summaries_of_many_namespaces_match_their_snapshots(many: list[tuple[str, int]]
@@ -103,7 +111,8 @@ def test_summaries_of_many_namespaces_match_their_snapshots(many: list[tuple[str
     for snap, summary in zip(snaps, sums, strict=True):
         assert summary.usage == snap.usage
         assert summary.shm_bytes == sum(o.size for o in snap.shm_segments)
-        assert summary.bounds.queues_max == snap.limits.queues_max
+        assert summary.bounds.queues_max == snap.limits.queues_max == 100 + many.index(
+            next(m for m in many if m[1] == snap.inode))
         assert summary.bounds.msgmni == snap.limits.msgmni
 
 

@@ -206,18 +206,21 @@ LIST_DEFAULT = ["NS", "NPROCS", "PID", "MSGQ", "SEMSETS", "SHMSEGS", "POSIXMQ", 
 
 def run_list(args: argparse.Namespace) -> int:
     """``ipcns list``."""
-    import ipcns
     from ipcns.linux import discovery
-    from ipcns.linux.namespace import shared_kernel
+    from ipcns.linux.namespace import shared_kernel, survey
 
     columns = select(args.output, list_columns(args.bytes), LIST_DEFAULT)
-    shared_kernel()  # the helpers start while discovery runs here
-    found = {ns.inode: ns for ns in ipcns.namespaces()}
-    # One pass over what discovery found (no second /proc scan), counting
-    # without listing objects; one that vanished meanwhile is left out.
-    snaps = {s.inode: s for s in ipcns.summaries(list(found.values()), skip_gone=True)}
+    shared_kernel()  # the helpers start while the parser's work goes on
+    # One pass: the helpers count each namespace (without listing objects)
+    # as discovery finds it; one that vanished meanwhile is left out.
+    namespaces, summaries = survey()
+    found = {ns.inode: ns for ns in namespaces}
+    snaps = {s.inode: s for s in summaries}
     host = discovery.host_inode()
-    names = names_by_inode()
+    # The names are the bind mounts under /run/ipcns that discovery saw.
+    names = {inode: sorted(os.path.basename(h.path) for h in ns.info.holders
+                           if h.how == "mount" and os.path.dirname(h.path) == discovery.RUN_DIR)
+             for inode, ns in found.items()}
     rows = [NsRow(inode, found.get(inode), snaps.get(inode), inode == host,
                   names.get(inode, []))
             for inode in sorted(set(found) | set(snaps))]

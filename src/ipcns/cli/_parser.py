@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -55,8 +57,36 @@ Exit status: 0 on success, 1 on failure, 2 for bad usage.  Errors are one
 line on stderr; --debug adds a traceback."""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter, told the terminal's width: left to itself it
+    imports shutil (and with it bz2, lzma, fnmatch) to ask, and argparse
+    makes a formatter for every argument it adds, so every command paid."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _columns() - 2  # as argparse does
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    """The terminal's width, the way shutil.get_terminal_size finds it."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (raised as UsageError)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sub = self.prog.partition(" ")[2]
@@ -96,7 +126,6 @@ def _sub(subs: argparse._SubParsersAction[Parser], name: str, summary: str, desc
         return _Skipped()
     p = subs.add_parser(name, help=summary, description=description,
                         epilog="examples:\n" + examples,
-                        formatter_class=argparse.RawDescriptionHelpFormatter,
                         parents=[common])
     p.set_defaults(func=func)
     return p
@@ -108,8 +137,7 @@ def build(only: str | None = None) -> Parser:
     common = Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show a traceback with an error")
-    parser = Parser(prog="ipcns", description=DESCRIPTION, epilog=EPILOG,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="ipcns", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--debug", action="store_true", help="show a traceback with an error")
     parser.add_argument("-V", "--version", action="version", version=_version())
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

@@ -61,7 +61,6 @@ _FILE_LIMITS = ("shm_rmid_forced", "msg_next_id", "sem_next_id", "shm_next_id",
 #: Their sysctl files: (directory under /proc/sys, name).
 _FILES = tuple(tuple(LIMIT_SYSCTLS[name].rsplit("/", 1)) for name in _FILE_LIMITS)
 _QUEUES_MAX = (tuple(LIMIT_SYSCTLS["queues_max"].rsplit("/", 1)),)
-_SYSCTL_DIRS = sorted({sub for sub, _name in _FILES})
 _SIZE_AT = SharedMemory._fields.index("size")
 _DIRENT_SIZE = 20
 
@@ -77,26 +76,30 @@ class _Sysctls:
     """Reads ipc sysctls through a procfs mount of its own (see the module
     docstring), shared by ``BATCH`` namespaces in turn: the hash chains stay
     that short, and the mount's cost is spread.  Where procfs cannot be
-    mounted, the host's /proc/sys is read instead.  Descriptors go to
-    ``later``."""
+    mounted, the host's /proc/sys is read instead.  Descriptors that are
+    slow to close go to ``later``.
+
+    The directories are opened afresh for each namespace: a namespace's
+    sysctls live in a set of its own, and /proc/sys/fs/mqueue is that set's
+    directory (a link in the common tree, followed at lookup), so a
+    descriptor of it opened in one namespace goes on showing that
+    namespace's values after setns.
+    """
 
     BATCH = 8
 
     def __init__(self, later: list[int]) -> None:
         self.later = later
-        self.dirs: dict[str, int] = {}
+        self.root = -1
         self.uses = self.BATCH
 
     def _mount(self) -> None:
         self.uses = 0
         try:
-            root = syscalls.fsmount("proc")
+            self.root = syscalls.fsmount("proc")
         except OSError:  # not allowed to mount proc here
-            root = os.open("/proc", _DIR_FLAGS)
-        self.later.append(root)
-        for sub in _SYSCTL_DIRS:
-            self.dirs[sub] = fd = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=root)
-            self.later.append(fd)
+            self.root = os.open("/proc", _DIR_FLAGS)
+        self.later.append(self.root)
 
     def values(self, files: tuple[tuple[str, ...], ...]) -> list[int]:
         """The value of each sysctl ``(directory, name)`` (one number each),
@@ -105,12 +108,20 @@ class _Sysctls:
             self._mount()
         self.uses += 1
         out = []
-        for sub, name in files:
-            fd = os.open(name, _FLAGS, dir_fd=self.dirs[sub])
-            try:
-                out.append(int(os.read(fd, 256)))
-            finally:
-                os.close(fd)
+        dirs: dict[str, int] = {}
+        try:
+            for sub, name in files:
+                dir_fd = dirs.get(sub)
+                if dir_fd is None:
+                    dir_fd = dirs[sub] = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
+                fd = os.open(name, _FLAGS, dir_fd=dir_fd)
+                try:
+                    out.append(int(os.read(fd, 256)))
+                finally:
+                    os.close(fd)
+        finally:
+            for dir_fd in dirs.values():
+                os.close(dir_fd)
         return out
 
 

@@ -681,9 +681,13 @@ class _Hoppers:
             thread.join()
 
 
-def _hop(targets: Sequence[Namespace] | None, summary: bool) -> list[tuple[int, _Answer]]:
-    """(inode, answer) for each of ``targets`` (default: every namespace on
-    the host, read while they are still being found)."""
+def _hop(targets: Sequence[Namespace] | None, summary: bool, *, comm: bool = False,
+         meanwhile: Callable[[dict[int, discovery._Found]], object] | None = None,
+         ) -> list[tuple[int, _Answer]]:
+    """(inode, answer) for each of ``targets``, in order; by default for
+    every namespace on the host, by inode, read while they are still being
+    found (the scan with ``comm``), and ``meanwhile(found)`` called with the
+    scan's findings while the helpers finish."""
     kernel = shared_kernel()
     hoppers = _Hoppers(kernel, summary)
     try:
@@ -691,7 +695,9 @@ def _hop(targets: Sequence[Namespace] | None, summary: bool) -> list[tuple[int, 
             for ns in targets:
                 hoppers.add(ns.ref, ns.inode)
             return [(inode, answer) for (_ref, inode), answer in hoppers.finish()]
-        found = discovery.scan(comm=False, on_new=hoppers.add)
+        found = discovery.scan(comm=comm, on_new=hoppers.add)
+        if meanwhile is not None:
+            meanwhile(found)
         results = hoppers.finish()
     except BaseException:
         hoppers.abandon()
@@ -715,14 +721,12 @@ def _hop(targets: Sequence[Namespace] | None, summary: bool) -> list[tuple[int, 
                   key=lambda pair: pair[0])
 
 
-def _hop_all(targets: Sequence[Namespace] | None, skip_gone: bool | None,
-             summary: bool) -> list[Snapshot | Summary]:
-    """Snapshots or Summaries of ``targets`` (default: every namespace),
-    read by helpers that hop through them with setns."""
-    if skip_gone is None:
-        skip_gone = targets is None
+def _kept(answers: list[tuple[int, _Answer]], skip_gone: bool) -> list[Snapshot | Summary]:
+    """The Snapshots or Summaries among ``answers``; a namespace that could
+    not be read raises PrivilegeError (no privilege) or, unless
+    ``skip_gone``, NamespaceNotFound."""
     out: list[Snapshot | Summary] = []
-    for inode, res in _hop(targets, summary):
+    for inode, res in answers:
         if isinstance(res, (Snapshot, Summary)):
             out.append(res)
             continue
@@ -733,6 +737,34 @@ def _hop_all(targets: Sequence[Namespace] | None, skip_gone: bool | None,
         if not skip_gone:
             raise NamespaceNotFound(f"cannot read ipc:[{inode}]: {err.strerror}")
     return out
+
+
+def _hop_all(targets: Sequence[Namespace] | None, skip_gone: bool | None,
+             summary: bool) -> list[Snapshot | Summary]:
+    """Snapshots or Summaries of ``targets`` (default: every namespace),
+    read by helpers that hop through them with setns."""
+    if skip_gone is None:
+        skip_gone = targets is None
+    return _kept(_hop(targets, summary), skip_gone)
+
+
+def survey() -> tuple[list[Namespace], list[Summary]]:
+    """Every namespace on the host, as :func:`namespaces` finds them, and a
+    Summary of each, as :func:`summaries` reads them (one that vanished
+    meanwhile is left out), in one pass: helpers read each namespace as the
+    scan finds it, while the caller works out who holds them."""
+    host = discovery.host_inode()
+    found_ns: list[Namespace] = []
+
+    def describe(found: dict[int, discovery._Found]) -> None:
+        for entry in found.values():
+            ns = _from_entry(entry, host)
+            if ns is not None:
+                found_ns.append(ns)
+
+    sums = _kept(_hop(None, True, comm=True, meanwhile=describe), True)
+    return (sorted(found_ns, key=lambda ns: ns.inode),
+            [s for s in sums if isinstance(s, Summary)])
 
 
 def inventory(targets: Sequence[Namespace] | None = None, *,
