@@ -13,7 +13,9 @@ backend pickles them between processes), immutable, hashable, ``_asdict()``
 for JSON; an object's ``.kind`` tells which kind it is.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: typing.NamedTuple would
+# compile each field's annotation string at import (some 200), a few
+# milliseconds of every command's start.  Forward references are quoted.
 
 from typing import Literal, NamedTuple
 
@@ -381,7 +383,7 @@ class Usage(NamedTuple):
     shm_tot: int
     mq_queues: int
 
-    def counters(self, limits: Limits | Bounds) -> list[Counter]:
+    def counters(self, limits: "Limits | Bounds") -> "list[Counter]":
         """Each counter beside the limit the kernel checks it against."""
         return [
             Counter("msg_queues", self.msg_queues, limits.msgmni),

@@ -1,7 +1,5 @@
 """``python -m ipcns.cli``: the ipcns command."""
 
-import sys
+from ipcns.cli import run
 
-from ipcns.cli import main
-
-sys.exit(main())
+run()

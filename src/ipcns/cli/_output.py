@@ -129,38 +129,43 @@ def table(rows: Iterable[R], columns: Sequence[Column[R]], *, headings: bool = T
 
 def records(rows: Iterable[R], columns: Sequence[Column[R]]) -> list[dict[str, object]]:
     """The rows as JSON objects with the columns' keys."""
-    return [{c.key: c.value(r) for c in columns} for r in rows]
+    getters = [(c.key, c.value) for c in columns]
+    return [{key: value(r) for key, value in getters} for r in rows]
 
 
 def to_json(value: object, indent: str = "") -> str:
     """``json.dumps(value, indent=3, ensure_ascii=False)``, the way util-linux
     indents, several times faster (json's indenting encoder is pure Python)
     for the documents here: dicts, lists and scalars."""
+    scalar = _SCALARS.get(type(value))
+    if scalar is not None:
+        return scalar(value)
     inner = indent + "   "
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = [f"{inner}{_string(str(k))}: {to_json(v, inner)}" for k, v in value.items()]
+        items = []
+        for k, v in value.items():
+            scalar = _SCALARS.get(type(v))
+            text = scalar(v) if scalar is not None else to_json(v, inner)
+            items.append(f"{inner}{_string(str(k))}: {text}")
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
         return "[\n" + ",\n".join(inner + to_json(v, inner) for v in value) + "\n" + indent + "]"
-    return _scalar(value)
-
-
-def _scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return _string(value)
-    if type(value) is int:
-        return int.__repr__(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+#: The JSON text of a scalar, by its exact type (a subclass, such as an
+#: IntEnum, goes through json.dumps).
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _v: "null",
+    bool: lambda v: "true" if v else "false",
+    str: _string,
+    int: int.__repr__,
+    float: json.dumps,
+}
 
 
 def dump_json(document: object) -> None:
