@@ -7,6 +7,7 @@ conftest.py), made by one helper task, and gone with the test process.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -179,3 +180,41 @@ def test_sysvipc_columns_are_read_by_name() -> None:
     assert parse_shm(shuffled.encode()) == [o._replace(swap=0) for o in plain]
     # A line cut short (a torn read) is left out.
     assert parse_shm(text[:-5]) == plain[:-1]
+
+
+def test_helpers_at_rest_keep_no_namespace_alive() -> None:
+    # After an inventory its helpers rest, for the next one: back in their
+    # own namespace, with the mounts they made closed.  A namespace they
+    # visited dies as soon as its last holder lets it go.
+    from ipcns.linux import namespace
+
+    os.makedirs(f"{DIR}-rest", exist_ok=True)
+    path = f"{DIR}-rest/ns"
+    with open(path, "w"):
+        pass
+    try:
+        with LinuxKernel() as kernel:
+            task = kernel.spawn()
+            task.unshare(abi.CLONE_NEWIPC)
+            task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
+            task.close(task.mq_open("/q", abi.O_CREAT | abi.O_RDWR, 0o600,
+                                    MqAttr(maxmsg=1, msgsize=16)))
+            task.exit()
+        inode = os.stat(path).st_ino
+        assert inode in {s.inode for s in ipcns.inventory()}
+        deadline = time.monotonic() + 10
+        while not namespace._idle and time.monotonic() < deadline:
+            time.sleep(0.01)  # resting happens after the answer
+        assert namespace._idle
+        home = os.stat("/proc/self/ns/ipc").st_ino
+        for helper in namespace._idle:
+            assert os.stat(f"/proc/{helper.pid}/ns/ipc").st_ino == home
+            links = [os.readlink(f"/proc/{helper.pid}/fd/{fd}")
+                     for fd in os.listdir(f"/proc/{helper.pid}/fd")]
+            assert f"ipc:[{inode}]" not in links
+            assert len(links) < 16, links  # no mount of the inventory left open
+    finally:
+        umount2(path, abi.MNT_DETACH)
+        os.unlink(path)
+        os.rmdir(f"{DIR}-rest")
+    assert inode not in {ns.inode for ns in ipcns.namespaces()}

@@ -34,8 +34,8 @@ from . import _rpc, syscalls
 from .syscalls import Syscalls
 
 #: Requests a helper takes besides the Syscalls methods.
-_EXTRA = frozenset({"fork", "thread", "exit", "mount", "snapshot", "summary", "adopt_fd",
-                    "getpid", "sigtimedwait"})
+_EXTRA = frozenset({"fork", "thread", "exit", "mount", "snapshot", "summary", "rest",
+                    "adopt_fd", "getpid", "sigtimedwait"})
 
 #: Signals a task holds blocked, so that a notification (mq_notify, a
 #: test's kill) waits for sigtimedwait instead of killing the helper.
@@ -73,6 +73,9 @@ class Server:
         #: request that is not an inventory's, or at exit (slow to close:
         #: detached mounts).
         self.later: list[int] = []
+        #: The IPC namespace this task was in before its first inventory,
+        #: which "rest" returns it to.
+        self.home: int | None = None
 
     def serve(self) -> None:
         """Loop until the caller's end closes.  A process task then exits;
@@ -167,9 +170,17 @@ class Server:
         if op == "mount":
             syscalls.mount(*args)  # type: ignore[arg-type]
             return None, []
+        if op == "rest":
+            # After an inventory (the slow descriptors are closed by now):
+            # go home, so as to hold no namespace that it visited alive.
+            if self.home is not None:
+                self.sys.setns(self.home, abi.CLONE_NEWIPC)
+            return None, []
         if op in _HOPS:
             from ._inventory import hop
 
+            if self.home is None:
+                self.home = os.open("/proc/thread-self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
             gc.disable()  # thousands of small tuples, none of them cyclic
             try:
                 refs = cast(list[tuple[str, int]], args[0])

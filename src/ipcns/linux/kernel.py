@@ -196,6 +196,12 @@ class LinuxTask(Task):
         raw = cast(list[object], self._call("snapshot", list(refs)))
         return cast(list[Snapshot | OSError], [decode(item) for item in raw])
 
+    def rest(self) -> None:
+        """After :meth:`snapshot` or :meth:`summary`: close the inventory's
+        slow descriptors and return to the namespace the task was in before,
+        so that it keeps none of those it visited alive."""
+        self._call("rest")
+
     def summary(self, refs: Sequence[tuple[str, int]]) -> list[Summary | OSError]:
         """As :meth:`snapshot`, with a Summary of each."""
         from ._wire import decode

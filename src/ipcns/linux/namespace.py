@@ -42,7 +42,7 @@ from .discovery import RUN_DIR
 if TYPE_CHECKING:
     import subprocess
 
-    from .kernel import LinuxKernel
+    from .kernel import LinuxKernel, LinuxTask
 
 T = TypeVar("T")
 
@@ -579,13 +579,46 @@ _Ref = tuple[str, int]
 _Answer = Snapshot | Summary | OSError
 
 
+#: Inventory helpers at rest, kept for the next inventory of this process
+#: (forking one, and its first touches of the memory it shares with the
+#: root helper, cost milliseconds); at most one per CPU, and 4.
+_idle: list[LinuxTask] = []
+
+
+def _borrow(kernel: LinuxKernel) -> LinuxTask:
+    with _shared_lock:
+        while _idle:
+            task = _idle.pop()
+            if task.alive:
+                return task
+    return kernel.spawn()
+
+
+def _give_back(task: LinuxTask) -> None:
+    """Put ``task`` to rest (its slow descriptors closed, back in the
+    namespace it came from, so that it holds none it visited) and keep it
+    for the next inventory."""
+    try:
+        task.rest()
+    except Exception:  # a task that cannot rest is let go
+        task.detach()
+        return
+    with _shared_lock:
+        if _shared and len(_idle) < min(os.cpu_count() or 1, 4):
+            _idle.append(task)
+            return
+    task.detach()
+
+
 class _Hoppers:
     """Helpers that take shares of an inventory's namespaces in turn.
 
     Each helper is driven from a thread of the caller (waiting on its
-    answer releases the GIL).  The first is forked at once; more join as
+    answer releases the GIL).  The first is at work at once; more join as
     namespaces turn up (one per 32, at most one per CPU and 4), and
-    namespaces can be added while the caller is still finding them.
+    namespaces can be added while the caller is still finding them.  When
+    the shares are done, each helper goes back to rest (see _give_back) in
+    its thread, while the caller goes on.
     """
 
     def __init__(self, kernel: LinuxKernel, summary: bool) -> None:
@@ -594,6 +627,7 @@ class _Hoppers:
         self.cond = threading.Condition()
         self.todo: list[tuple[int, list[_Ref]]] = []  # shares no helper took yet
         self.done = False
+        self.unanswered = 0
         self.pending: list[_Ref] = []
         self.count = 0
         self.shares = 0
@@ -617,21 +651,37 @@ class _Hoppers:
         with self.cond:
             self.todo.append((self.shares, refs))
             self.shares += 1
+            self.unanswered += 1
             self.cond.notify()
+
+    def _answered(self, index: int, refs: list[_Ref], got: list[_Answer] | None) -> None:
+        with self.cond:
+            if got is not None:
+                self.answers[index] = (refs, got)
+            self.unanswered -= 1
+            self.cond.notify_all()
 
     def _work(self) -> None:
         task = None
         try:
-            task = self.kernel.spawn()
-            while (share := self._take()) is not None:
-                index, refs = share
-                got = task.summary(refs) if self.summary else task.snapshot(refs)
-                self.answers[index] = (refs, list(got))
+            task = _borrow(self.kernel)
         except BaseException as err:
             self.errors.append(err)
-        finally:
-            if task is not None:
-                task.detach()  # it closes its slow descriptors and exits on its own
+        while (share := self._take()) is not None:
+            index, refs = share
+            got = None
+            if task is not None and not self.errors:
+                try:
+                    answer = task.summary(refs) if self.summary else task.snapshot(refs)
+                    got = list(answer)
+                except BaseException as err:
+                    self.errors.append(err)
+            self._answered(index, refs, got)  # unanswered after an error
+        if task is not None:
+            if self.errors:
+                task.detach()
+            else:
+                _give_back(task)
 
     def add(self, ref: str, inode: int) -> None:
         """Have namespace ``inode`` (opened by ``ref``) read."""
@@ -651,18 +701,18 @@ class _Hoppers:
             # What no helper has taken yet is cut afresh, the last shares
             # smaller, so that no helper is left with a long tail.
             rest = [ref for _index, refs in self.todo for ref in refs] + self.pending
+            self.unanswered -= len(self.todo)
             self.todo.clear()
             self.pending = []
             while rest:
                 size = -(-len(rest) // (2 * len(self.threads)))
                 size = max(_MIN_SHARE, min(_SHARE, size))
-                self.todo.append((self.shares, rest[:size]))
-                self.shares += 1
+                self._put(rest[:size])
                 rest = rest[size:]
             self.done = True
             self.cond.notify_all()
-        for thread in self.threads:
-            thread.join()
+            while self.unanswered > 0 or self.todo:
+                self.cond.wait()
         if self.errors:
             raise self.errors[0]
         out: list[tuple[_Ref, _Answer]] = []
@@ -677,8 +727,6 @@ class _Hoppers:
             self.todo.clear()
             self.done = True
             self.cond.notify_all()
-        for thread in self.threads:
-            thread.join()
 
 
 def _hop(targets: Sequence[Namespace] | None, summary: bool, *, comm: bool = False,
