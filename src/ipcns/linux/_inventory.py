@@ -11,7 +11,9 @@ only what the kernel itself publishes there:
 * the objects, from ``/proc/sysvipc/{msg,sem,shm}``, read only for a kind
   that has objects (most namespaces have none);
 * POSIX queues, through a detached mqueue mount (fsopen/fsmount): the
-  superblock is the namespace's own and nothing is mounted anywhere;
+  superblock is the namespace's own and nothing is mounted anywhere; the
+  size of its root counts them (40 bytes plus 20 per queue), so an empty
+  one is not listed;
 * the sysctls no call reports, through a detached, fresh procfs mount.  The
   host's /proc/sys keeps one cached dentry per namespace for each ipc
   sysctl, all in one hash chain that every lookup walks, so reading them
@@ -21,8 +23,8 @@ only what the kernel itself publishes there:
 
 Tearing a detached mount down takes an RCU grace period and real work
 (about 30 us each), so the descriptors are closed only after the caller has
-every answer: at the helper's next request that is not an inventory's, or
-at its exit.
+every answer: at the helper's next request that is not an inventory's (the
+"rest" that ends an inventory), or at its exit.
 
 This runs once per namespace, hundreds of times per inventory, so it builds
 the answer's wire form (see _wire.py) directly.
@@ -79,18 +81,22 @@ class _Sysctls:
     mounted, the host's /proc/sys is read instead.  Descriptors that are
     slow to close go to ``later``.
 
-    The directories are opened afresh for each namespace: a namespace's
-    sysctls live in a set of its own, and /proc/sys/fs/mqueue is that set's
-    directory (a link in the common tree, followed at lookup), so a
-    descriptor of it opened in one namespace goes on showing that
-    namespace's values after setns.
+    A namespace's sysctls form a set of their own.  /proc/sys/kernel is the
+    common directory, whose ipc entries are links resolved at each lookup
+    in the looker's namespace, so one descriptor of it serves every
+    namespace; /proc/sys/fs/mqueue is the set's own directory, and a
+    descriptor of it opened in one namespace goes on showing that one's
+    values after setns: it is opened afresh for each.
     """
 
     BATCH = 8
+    #: Directories that belong to a namespace's own set.
+    PER_NAMESPACE = frozenset({"fs/mqueue"})
 
     def __init__(self, later: list[int]) -> None:
         self.later = later
         self.root = -1
+        self.common: dict[str, int] = {}  # directory -> descriptor, per mount
         self.uses = self.BATCH
 
     def _mount(self) -> None:
@@ -100,6 +106,18 @@ class _Sysctls:
         except OSError:  # not allowed to mount proc here
             self.root = os.open("/proc", _DIR_FLAGS)
         self.later.append(self.root)
+        self.common = {}
+
+    def _dir(self, sub: str, own: dict[str, int]) -> int:
+        dir_fd = own.get(sub) if sub in self.PER_NAMESPACE else self.common.get(sub)
+        if dir_fd is None:
+            dir_fd = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
+            if sub in self.PER_NAMESPACE:
+                own[sub] = dir_fd
+            else:
+                self.common[sub] = dir_fd
+                self.later.append(dir_fd)
+        return dir_fd
 
     def values(self, files: tuple[tuple[str, ...], ...]) -> list[int]:
         """The value of each sysctl ``(directory, name)`` (one number each),
@@ -108,19 +126,16 @@ class _Sysctls:
             self._mount()
         self.uses += 1
         out = []
-        dirs: dict[str, int] = {}
+        own: dict[str, int] = {}
         try:
             for sub, name in files:
-                dir_fd = dirs.get(sub)
-                if dir_fd is None:
-                    dir_fd = dirs[sub] = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
-                fd = os.open(name, _FLAGS, dir_fd=dir_fd)
+                fd = os.open(name, _FLAGS, dir_fd=self._dir(sub, own))
                 try:
                     out.append(int(os.read(fd, 256)))
                 finally:
                     os.close(fd)
         finally:
-            for dir_fd in dirs.values():
+            for dir_fd in own.values():
                 os.close(dir_fd)
         return out
 
