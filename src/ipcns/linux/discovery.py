@@ -21,6 +21,7 @@ import fcntl
 import os
 import re
 import sys
+from collections import abc
 from collections.abc import Callable
 
 from .. import abi
@@ -67,10 +68,12 @@ def _comm(pid: int) -> str:
     return _read(f"/proc/{pid}/comm").rstrip("\n")
 
 
-def scan(*, comm: bool = True,
-         on_new: Callable[[str, int], object] | None = None) -> dict[int, _Found]:
+def scan(*, comm: bool = True, on_new: Callable[[str, int], object] | None = None,
+         skip: abc.Container[int] = ()) -> dict[int, _Found]:
     """Every IPC namespace reachable from /proc, by inode; ``comm=False``
-    leaves process names empty (one file read less per process).
+    leaves process names empty (one file read less per process).  The
+    processes ``skip`` (ipcns's own helpers, which visit namespaces and hold
+    descriptors of them only for a moment) are not looked at.
 
     ``on_new(path, inode)`` is called as each namespace is first seen, with
     the path it was seen by, so that work on it can start before the scan
@@ -105,6 +108,8 @@ def scan(*, comm: bool = True,
         if not name.isdigit():
             continue
         pid = int(name)
+        if pid in skip:
+            continue
         ns_path = f"/proc/{pid}/ns/ipc"
         inode = _ns_of(ns_path)
         if inode is None:

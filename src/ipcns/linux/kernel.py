@@ -196,6 +196,12 @@ class LinuxTask(Task):
         raw = cast(list[object], self._call("snapshot", list(refs)))
         return cast(list[Snapshot | OSError], [decode(item) for item in raw])
 
+    def hop_raw(self, refs: Sequence[tuple[str, int]], summary: bool) -> list[object]:
+        """As :meth:`snapshot` (or :meth:`summary`), the answers still in
+        their wire form (see _wire.decode), so that the caller can decode
+        them while the task goes on with more."""
+        return cast(list[object], self._call("summary" if summary else "snapshot", list(refs)))
+
     def rest(self) -> None:
         """After :meth:`snapshot` or :meth:`summary`: close the inventory's
         slow descriptors and return to the namespace the task was in before,
@@ -390,6 +396,15 @@ class LinuxKernel(Kernel):
         with self._lock:
             self._tasks = [t for t in self._tasks if t.alive]
             self._tasks.append(task)
+
+    def helper_pids(self) -> set[int]:
+        """The pids of this kernel's own processes: the root helper and every
+        task still connected."""
+        with self._lock:
+            pids = {t.pid for t in self._tasks if t.alive}
+            if self._root is not None:
+                pids.add(self._root.pid)
+        return pids
 
     def _start_root(self) -> LinuxTask:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

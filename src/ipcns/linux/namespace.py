@@ -37,6 +37,7 @@ from .._errors import (
 )
 from .._types import IpcObject, Kind, Limits, NamespaceInfo, Snapshot, Summary, Usage
 from . import discovery
+from ._wire import decode
 from .discovery import RUN_DIR
 
 if TYPE_CHECKING:
@@ -353,13 +354,24 @@ def _from_entry(entry: discovery._Found, host: int | None) -> Namespace | None:
                      path=(named or mounts)[0] if mounts else None, info=info)
 
 
+class _OwnPids:
+    """The processes of the shared kernel (its helpers), if it has started,
+    asked afresh for each pid (helpers start while discovery runs):
+    discovery leaves them out."""
+
+    def __contains__(self, pid: object) -> bool:
+        with _shared_lock:
+            kernel = _shared[0] if _shared else None
+        return kernel is not None and pid in kernel.helper_pids()
+
+
 def namespaces() -> list[Namespace]:
     """Every IPC namespace on the host that a process, thread, bind mount or
     open descriptor holds, sorted by inode.  Without root, only what the
     caller may inspect in /proc is found."""
     host = discovery.host_inode()
     found = []
-    for entry in discovery.scan().values():
+    for entry in discovery.scan(skip=_OwnPids()).values():
         ns = _from_entry(entry, host)
         if ns is not None:
             found.append(ns)
@@ -631,6 +643,7 @@ class _Hoppers:
         self.pending: list[_Ref] = []
         self.count = 0
         self.shares = 0
+        self.raw: list[tuple[int, list[_Ref], list[object]]] = []  # not decoded yet
         self.answers: dict[int, tuple[list[_Ref], list[_Answer]]] = {}
         self.errors: list[BaseException] = []
         self.threads: list[threading.Thread] = []
@@ -654,12 +667,20 @@ class _Hoppers:
             self.unanswered += 1
             self.cond.notify()
 
-    def _answered(self, index: int, refs: list[_Ref], got: list[_Answer] | None) -> None:
+    def _answered(self, index: int, refs: list[_Ref], got: list[object] | None) -> None:
         with self.cond:
             if got is not None:
-                self.answers[index] = (refs, got)
+                self.raw.append((index, refs, got))
             self.unanswered -= 1
             self.cond.notify_all()
+
+    def _decode(self) -> None:
+        """Decode the answers that came (the caller's own work, done while
+        the helpers go on with their next shares)."""
+        with self.cond:
+            raw, self.raw = self.raw, []
+        for index, refs, got in raw:
+            self.answers[index] = (refs, [decode(item) for item in got])
 
     def _work(self) -> None:
         task = None
@@ -672,8 +693,7 @@ class _Hoppers:
             got = None
             if task is not None and not self.errors:
                 try:
-                    answer = task.summary(refs) if self.summary else task.snapshot(refs)
-                    got = list(answer)
+                    got = task.hop_raw(refs, self.summary)
                 except BaseException as err:
                     self.errors.append(err)
             self._answered(index, refs, got)  # unanswered after an error
@@ -711,8 +731,13 @@ class _Hoppers:
                 rest = rest[size:]
             self.done = True
             self.cond.notify_all()
-            while self.unanswered > 0 or self.todo:
-                self.cond.wait()
+        while True:
+            self._decode()
+            with self.cond:
+                if not self.raw:
+                    if self.unanswered <= 0 and not self.todo:
+                        break
+                    self.cond.wait()
         if self.errors:
             raise self.errors[0]
         out: list[tuple[_Ref, _Answer]] = []
@@ -743,7 +768,7 @@ def _hop(targets: Sequence[Namespace] | None, summary: bool, *, comm: bool = Fal
             for ns in targets:
                 hoppers.add(ns.ref, ns.inode)
             return [(inode, answer) for (_ref, inode), answer in hoppers.finish()]
-        found = discovery.scan(comm=comm, on_new=hoppers.add)
+        found = discovery.scan(comm=comm, on_new=hoppers.add, skip=_OwnPids())
         if meanwhile is not None:
             meanwhile(found)
         results = hoppers.finish()
