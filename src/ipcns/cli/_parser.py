@@ -72,7 +72,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def _columns() -> int:
     """The terminal's width, the way shutil.get_terminal_size finds it."""
     try:
-        return int(os.environ["COLUMNS"])
+        columns = int(os.environ["COLUMNS"])
+        if columns > 0:
+            return columns
     except (KeyError, ValueError):
         pass
     try:
