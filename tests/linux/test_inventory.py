@@ -6,6 +6,7 @@ conftest.py), made by one helper task, and gone with the test process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -202,17 +203,30 @@ def test_helpers_at_rest_keep_no_namespace_alive() -> None:
             task.exit()
         inode = os.stat(path).st_ino
         assert inode in {s.inode for s in ipcns.inventory()}
-        deadline = time.monotonic() + 10
-        while not namespace._idle and time.monotonic() < deadline:
-            time.sleep(0.01)  # resting happens after the answer
-        assert namespace._idle
         home = os.stat("/proc/self/ns/ipc").st_ino
+
+        def links(pid: int) -> list[str]:
+            out = []
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+                    out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            return out
+
+        def rested() -> bool:
+            # Resting happens after the answer, the closing of the mounts in
+            # a thread of the helper.
+            return bool(namespace._idle) and all(
+                len(links(helper.pid)) < 16 for helper in namespace._idle)
+
+        deadline = time.monotonic() + 10
+        while not rested() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert namespace._idle
         for helper in namespace._idle:
             assert os.stat(f"/proc/{helper.pid}/ns/ipc").st_ino == home
-            links = [os.readlink(f"/proc/{helper.pid}/fd/{fd}")
-                     for fd in os.listdir(f"/proc/{helper.pid}/fd")]
-            assert f"ipc:[{inode}]" not in links
-            assert len(links) < 16, links  # no mount of the inventory left open
+            held = links(helper.pid)
+            assert f"ipc:[{inode}]" not in held
+            assert len(held) < 16, held  # no mount of the inventory left open
     finally:
         umount2(path, abi.MNT_DETACH)
         os.unlink(path)

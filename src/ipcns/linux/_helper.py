@@ -96,11 +96,10 @@ class Server:
             # Slow descriptors of earlier requests, closed only now: a caller
             # that runs several helpers at once, each taking shares of an
             # inventory in turn, lets them all finish their work before any
-            # of them tears mounts down (or exits).
-            if op not in _HOPS:
-                for fd in self.later:
-                    os.close(fd)
-                self.later.clear()
+            # of them tears mounts down (or exits).  "rest" hands them to a
+            # thread of their own instead.
+            if op not in _HOPS and op != "rest":
+                self._close_later()
             out_fds: list[int] = []
             exit_status: int | None = None
             try:
@@ -124,6 +123,10 @@ class Server:
                 if self.thread:
                     raise _Gone
                 os._exit(exit_status)
+
+    def _close_later(self) -> None:
+        _close_all(self.later)
+        self.later = []
 
     def _gone(self) -> NoReturn:
         if self.thread:
@@ -171,10 +174,14 @@ class Server:
             syscalls.mount(*args)  # type: ignore[arg-type]
             return None, []
         if op == "rest":
-            # After an inventory (the slow descriptors are closed by now):
-            # go home, so as to hold no namespace that it visited alive.
+            # After an inventory: go home, so as to hold no namespace that it
+            # visited alive, and close the inventory's mounts in a thread
+            # (each waits for an RCU grace period, mostly asleep), so that
+            # the task is ready for the next inventory at once.
             if self.home is not None:
                 self.sys.setns(self.home, abi.CLONE_NEWIPC)
+            fds, self.later = self.later, []
+            threading.Thread(target=_close_all, args=(fds,), daemon=True).start()
             return None, []
         if op in _HOPS:
             from ._inventory import hop
@@ -220,6 +227,11 @@ class Server:
                 os._exit(0)
         theirs.close()
         return pid, [ours.detach()]
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _take_everyone_down(_signo: int, _frame: object) -> None:
