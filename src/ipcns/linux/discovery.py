@@ -42,6 +42,8 @@ def _ns_of(path: str) -> int | None:
 
 def _unescape(path: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo.
+    if "\\" not in path:
+        return path
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
