@@ -463,6 +463,9 @@ class LinuxKernel(Kernel):
             proc.wait()
 
     def __del__(self) -> None:
-        # Never leave a zombie root helper behind a forgotten kernel.
-        with contextlib.suppress(Exception):
+        # Never leave a zombie root helper behind a forgotten kernel.  (No
+        # module globals here: at interpreter shutdown they may be gone.)
+        try:
             self.close()
+        except Exception:
+            return
