@@ -8,6 +8,7 @@ ctypes, so ``--help`` stays cheap.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import time
@@ -202,36 +203,30 @@ def percent_text(p: float | None) -> str:
     return "-" if p is None else f"{p:.2f}%"
 
 
-_users: dict[int, str | None] = {}
-_groups: dict[int, str | None] = {}
-
-
+@functools.cache
 def user_name(uid: int) -> str | None:
     """The login name of ``uid``, None when it has none."""
-    if uid not in _users:
-        try:
-            import pwd
-        except ImportError:  # not a Unix: no user database
-            return None
-        try:
-            _users[uid] = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            _users[uid] = None
-    return _users[uid]
+    try:
+        import pwd
+    except ImportError:  # not a Unix: no user database
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return None
 
 
+@functools.cache
 def group_name(gid: int) -> str | None:
     """The name of group ``gid``, None when it has none."""
-    if gid not in _groups:
-        try:
-            import grp
-        except ImportError:  # not a Unix: no user database
-            return None
-        try:
-            _groups[gid] = grp.getgrgid(gid).gr_name
-        except (KeyError, OverflowError):
-            _groups[gid] = None
-    return _groups[gid]
+    try:
+        import grp
+    except ImportError:  # not a Unix: no user database
+        return None
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, OverflowError):
+        return None
 
 
 def owner_text(uid: int) -> str:

@@ -88,31 +88,23 @@ def run_mk(args: argparse.Namespace) -> int:
         task = kernel.spawn()
         enter_task(task, ns)
         try:
-            if args.shmem is not None:
-                size = args.shmem
+            size, nsems = args.shmem, args.semaphore
+            sysv: list[tuple[str, bool, Callable[[int, int], int], str]] = [
+                ("shm", size is not None, lambda k, f: task.shmget(k, size, f),
+                 "Shared memory id"),
+                ("msg", bool(args.queue), task.msgget, "Message queue id"),
+                ("sem", nsems is not None, lambda k, f: task.semget(k, nsems, f),
+                 "Semaphore id"),
+            ]
+            for kind, wanted, get, label in sysv:
+                if not wanted:
+                    continue
                 try:
-                    shmid, _ = _sysv_get(lambda k, f: task.shmget(k, size, f), args.key,
-                                         args.private, mode)
+                    ident, _ = _sysv_get(get, args.key, args.private, mode)
                 except OSError as err:
-                    raise _make_error("shm", err, _key_detail(args.key)) from err
-                made.append(("shm", shmid))
-                lines.append(f"Shared memory id: {shmid}")
-            if args.queue:
-                try:
-                    msqid, _ = _sysv_get(task.msgget, args.key, args.private, mode)
-                except OSError as err:
-                    raise _make_error("msg", err, _key_detail(args.key)) from err
-                made.append(("msg", msqid))
-                lines.append(f"Message queue id: {msqid}")
-            if args.semaphore is not None:
-                nsems = args.semaphore
-                try:
-                    semid, _ = _sysv_get(lambda k, f: task.semget(k, nsems, f), args.key,
-                                         args.private, mode)
-                except OSError as err:
-                    raise _make_error("sem", err, _key_detail(args.key)) from err
-                made.append(("sem", semid))
-                lines.append(f"Semaphore id: {semid}")
+                    raise _make_error(kind, err, _key_detail(args.key)) from err
+                made.append((kind, ident))
+                lines.append(f"{label}: {ident}")
             if args.posix_mqueue is not None:
                 name = args.posix_mqueue
                 attr = None

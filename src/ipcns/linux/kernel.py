@@ -34,7 +34,6 @@ from .._types import (
     SigInfo,
     Snapshot,
     Stat,
-    Summary,
 )
 from ..contract import HasPid, Kernel, SemOp, Task
 from . import _rpc
@@ -193,27 +192,20 @@ class LinuxTask(Task):
         all; a Snapshot of each, or the OSError met there."""
         from ._wire import decode
 
-        raw = cast(list[object], self._call("snapshot", list(refs)))
-        return cast(list[Snapshot | OSError], [decode(item) for item in raw])
+        return cast(list[Snapshot | OSError],
+                    [decode(item) for item in self.hop_raw(refs, summary=False)])
 
     def hop_raw(self, refs: Sequence[tuple[str, int]], summary: bool) -> list[object]:
-        """As :meth:`snapshot` (or :meth:`summary`), the answers still in
-        their wire form (see _wire.decode), so that the caller can decode
-        them while the task goes on with more."""
+        """As :meth:`snapshot` (with ``summary``: Summaries instead), the
+        answers still in their wire form (see _wire.decode), so that the
+        caller can decode them while the task goes on with more."""
         return cast(list[object], self._call("summary" if summary else "snapshot", list(refs)))
 
     def rest(self) -> None:
-        """After :meth:`snapshot` or :meth:`summary`: close the inventory's
+        """After :meth:`snapshot` or :meth:`hop_raw`: close the inventory's
         slow descriptors and return to the namespace the task was in before,
         so that it keeps none of those it visited alive."""
         self._call("rest")
-
-    def summary(self, refs: Sequence[tuple[str, int]]) -> list[Summary | OSError]:
-        """As :meth:`snapshot`, with a Summary of each."""
-        from ._wire import decode
-
-        raw = cast(list[object], self._call("summary", list(refs)))
-        return cast(list[Summary | OSError], [decode(item) for item in raw])
 
     # -- credentials and limits ----------------------------------------------
 
