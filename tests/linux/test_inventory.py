@@ -15,10 +15,11 @@ import pytest
 
 import ipcns
 from ipcns import abi
-from ipcns._procfs import parse_shm
-from ipcns._types import MqAttr, Snapshot
+from ipcns._procfs import parse_msg, parse_sem, parse_shm
+from ipcns._types import MessageQueue, MqAttr, SemaphoreSet, Snapshot
+from ipcns.linux import _inventory, syscalls
 from ipcns.linux.kernel import LinuxKernel
-from ipcns.linux.syscalls import umount2
+from ipcns.linux.syscalls import Syscalls, umount2
 
 #: More than two helpers' worth (one per 32) and several shares each.
 COUNT = 80
@@ -119,7 +120,7 @@ def test_summaries_of_many_namespaces_match_their_snapshots(many: list[tuple[str
 
 
 def test_a_hop_stays_within_its_descriptor_limit(many: list[tuple[str, int]]) -> None:
-    # Each namespace leaves a descriptor for closing later; with a hard
+    # Each namespace leaves a dozen descriptors for closing later; with a hard
     # limit of 48 the helper must close them on the way, or fail with EMFILE.
     with LinuxKernel() as kernel:
         task = kernel.spawn()
@@ -232,3 +233,65 @@ def test_helpers_at_rest_keep_no_namespace_alive() -> None:
         os.unlink(path)
         os.rmdir(f"{DIR}-rest")
     assert inode not in {ns.inode for ns in ipcns.namespaces()}
+
+
+def _tables_by_index() -> tuple[list[MessageQueue], list[SemaphoreSet]]:
+    """The message queues and semaphore sets of the caller's namespace, read
+    by index with MSG_STAT_ANY and SEM_STAT_ANY (run in the namespace)."""
+    sys = Syscalls()
+    msg_top = sys.msgctl_info(abi.MSG_INFO).max_index
+    sem_top = sys.semctl_info(abi.SEM_INFO).max_index
+    return ([MessageQueue(*row) for row in syscalls.msg_table().rows(msg_top + 1)],
+            [SemaphoreSet(*row) for row in syscalls.sem_table().rows(sem_top + 1)])
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_tables_read_by_index_match_their_text(sparse: bool) -> None:
+    # Message queues and semaphore sets are read by index while their
+    # indices are dense, from /proc/sysvipc when not: both give what the
+    # text gives, field for field (keys unsigned, a message's bytes and
+    # sender, an operation's time, a changed mode, a removed object's hole).
+    os.makedirs(f"{DIR}-tables", exist_ok=True)
+    path = f"{DIR}-tables/ns"
+    with open(path, "w"):
+        pass
+    try:
+        with LinuxKernel() as kernel:
+            task = kernel.spawn()
+            task.unshare(abi.CLONE_NEWIPC)
+            task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
+            filler = 40 if sparse else 0
+            spare = [task.msgget(abi.IPC_PRIVATE, abi.IPC_CREAT | 0o600) for _ in range(filler)]
+            spare += [task.semget(abi.IPC_PRIVATE, 1, abi.IPC_CREAT | 0o600)
+                      for _ in range(filler)]
+            msq = [task.msgget(key, abi.IPC_CREAT | 0o640) for key in (0xDEADBEEF, 0x1234, 0)]
+            sems = [task.semget(key, n, abi.IPC_CREAT | 0o600)
+                    for key, n in ((0xFEEDFACE, 3), (0x77, 1), (0, 2))]
+            task.msgsnd(msq[0], 5, b"hello")
+            task.msgctl(msq[2], abi.IPC_SET, mode=0o604)
+            task.msgctl(msq[1], abi.IPC_RMID)
+            task.semop(sems[0], [(1, 2, 0)])
+            task.semctl(sems[1], 0, abi.IPC_RMID)
+            for i, ident in enumerate(spare):  # the fillers go: a high index left alone
+                if i < filler:
+                    task.msgctl(ident, abi.IPC_RMID)
+                else:
+                    task.semctl(ident, 0, abi.IPC_RMID)
+            msg_text = parse_msg(task.read_file("/proc/sysvipc/msg"))
+            sem_text = parse_sem(task.read_file("/proc/sysvipc/sem"))
+            msg_info = task.msgctl_info(abi.MSG_INFO)
+            snap = task.snapshot([(path, os.stat(path).st_ino)])[0]
+            task.exit()
+        assert [(o.key, o.bytes, o.messages, o.mode) for o in msg_text] == [
+            (0xDEADBEEF, 5, 1, 0o640), (0, 0, 0, 0o604)]
+        assert msg_text[0].lspid > 0 and msg_text[0].stime > 0
+        assert [(o.key, o.nsems) for o in sem_text] == [(0xFEEDFACE, 3), (0, 2)]
+        assert sem_text[0].otime > 0
+        assert _inventory._by_index(msg_info.msgpool, msg_info.max_index) is not sparse
+        assert ipcns.open(path).call(_tables_by_index) == (msg_text, sem_text)
+        assert isinstance(snap, Snapshot)
+        assert (snap.msg_queues, snap.sem_sets) == (msg_text, sem_text)
+    finally:
+        umount2(path, abi.MNT_DETACH)
+        os.unlink(path)
+        os.rmdir(f"{DIR}-tables")

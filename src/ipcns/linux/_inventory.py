@@ -8,8 +8,11 @@ only what the kernel itself publishes there:
   and SHM_INFO, whose answers also carry the msg and sem limits (msgctl_info
   and semctl_info in ipc/msg.c and ipc/sem.c fill them for both commands);
   the shm limits from shmctl(IPC_INFO);
-* the objects, from ``/proc/sysvipc/{msg,sem,shm}``, read only for a kind
-  that has objects (most namespaces have none);
+* the objects, only for a kind that has some (most namespaces have none):
+  message queues and semaphore sets by index with MSG_STAT_ANY and
+  SEM_STAT_ANY, one call per object, while the indices in use are dense,
+  else from ``/proc/sysvipc/{msg,sem}``; segments from /proc/sysvipc/shm,
+  the only source of each one's rss and swap;
 * POSIX queues, through a detached mqueue mount (fsopen/fsmount): the
   superblock is the namespace's own and nothing is mounted anywhere; the
   size of its root counts them (40 bytes plus 20 per queue), so an empty
@@ -21,10 +24,12 @@ only what the kernel itself publishes there:
   (measured: 25 us a file at 200 namespaces, 230 us at 1000).  A fresh
   procfs, shared by a few namespaces, keeps the chains short.
 
-Tearing a detached mount down takes an RCU grace period and real work
-(about 30 us each), so the descriptors are closed only after the caller has
-every answer: at the helper's next request that is not an inventory's (the
-"rest" that ends an inventory), or at its exit.
+Closing is work the caller need not wait for (tearing a detached mount
+down takes an RCU grace period and about 30 us of work; a sysctl file's
+close costs a couple of microseconds, and a namespace has a dozen), so the
+descriptors are closed only after the caller has every answer: at the
+helper's next request that is not an inventory's (the "rest" that ends an
+inventory), or at its exit.
 
 This runs once per namespace, hundreds of times per inventory, so it builds
 the answer's wire form (see _wire.py) directly.
@@ -36,7 +41,7 @@ import contextlib
 import errno
 import os
 import resource
-from typing import Any
+from collections.abc import Sequence
 
 from .. import abi
 from .._procfs import parse_queue_file, sysvipc_rows
@@ -60,9 +65,23 @@ _DIR_FLAGS = _FLAGS | os.O_DIRECTORY
 #: The limits no system call reports, in the order of Limits' fields.
 _FILE_LIMITS = ("shm_rmid_forced", "msg_next_id", "sem_next_id", "shm_next_id",
                 "queues_max", "msg_max", "msgsize_max", "msg_default", "msgsize_default")
-#: Their sysctl files: (directory under /proc/sys, name).
-_FILES = tuple(tuple(LIMIT_SYSCTLS[name].rsplit("/", 1)) for name in _FILE_LIMITS)
-_QUEUES_MAX = (tuple(LIMIT_SYSCTLS["queues_max"].rsplit("/", 1)),)
+
+
+def _by_directory(names: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The sysctl files of limits ``names``, as (directory under /proc/sys,
+    the names in it), in the order given."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for name in names:
+        sub, file = LIMIT_SYSCTLS[name].rsplit("/", 1)
+        if out and out[-1][0] == sub:
+            out[-1] = (sub, (*out[-1][1], file))
+        else:
+            out.append((sub, (file,)))
+    return tuple(out)
+
+
+_FILES = _by_directory(_FILE_LIMITS)
+_QUEUES_MAX = _by_directory(("queues_max",))
 _SIZE_AT = SharedMemory._fields.index("size")
 _DIRENT_SIZE = 20
 
@@ -78,15 +97,15 @@ class _Sysctls:
     """Reads ipc sysctls through a procfs mount of its own (see the module
     docstring), shared by ``BATCH`` namespaces in turn: the hash chains stay
     that short, and the mount's cost is spread.  Where procfs cannot be
-    mounted, the host's /proc/sys is read instead.  Descriptors that are
-    slow to close go to ``later``.
+    mounted, the host's /proc/sys is read instead.
 
     A namespace's sysctls form a set of their own.  /proc/sys/kernel is the
     common directory, whose ipc entries are links resolved at each lookup
     in the looker's namespace, so one descriptor of it serves every
     namespace; /proc/sys/fs/mqueue is the set's own directory, and a
     descriptor of it opened in one namespace goes on showing that one's
-    values after setns: it is opened afresh for each.
+    values after setns: it is opened afresh for each.  Every descriptor
+    goes to ``later`` (see Visitor).
     """
 
     BATCH = 8
@@ -108,35 +127,36 @@ class _Sysctls:
         self.later.append(self.root)
         self.common = {}
 
-    def _dir(self, sub: str, own: dict[str, int]) -> int:
-        dir_fd = own.get(sub) if sub in self.PER_NAMESPACE else self.common.get(sub)
+    def _common(self, sub: str) -> int:
+        dir_fd = self.common.get(sub)
         if dir_fd is None:
-            dir_fd = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
-            if sub in self.PER_NAMESPACE:
-                own[sub] = dir_fd
-            else:
-                self.common[sub] = dir_fd
-                self.later.append(dir_fd)
+            dir_fd = self.common[sub] = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
+            self.later.append(dir_fd)
         return dir_fd
 
-    def values(self, files: tuple[tuple[str, ...], ...]) -> list[int]:
-        """The value of each sysctl ``(directory, name)`` (one number each),
-        in the current IPC namespace; counts one namespace done."""
+    def _dir(self, sub: str) -> int:
+        if sub not in self.PER_NAMESPACE:
+            return self._common(sub)
+        parent, name = sub.rsplit("/", 1)
+        dir_fd = os.open(name, _DIR_FLAGS, dir_fd=self._common(parent))
+        self.later.append(dir_fd)
+        return dir_fd
+
+    def values(self, files: tuple[tuple[str, tuple[str, ...]], ...]) -> list[int]:
+        """The value of each sysctl (one number each) of ``files``, pairs
+        of a directory under /proc/sys and the names in it, in the current
+        IPC namespace; counts one namespace done."""
         if self.uses >= self.BATCH:
             self._mount()
         self.uses += 1
         out = []
-        own: dict[str, int] = {}
-        try:
-            for sub, name in files:
-                fd = os.open(name, _FLAGS, dir_fd=self._dir(sub, own))
-                try:
-                    out.append(int(os.read(fd, 256)))
-                finally:
-                    os.close(fd)
-        finally:
-            for dir_fd in own.values():
-                os.close(dir_fd)
+        later, open_, read = self.later, os.open, os.read
+        for sub, names in files:
+            dir_fd = self._dir(sub)
+            for name in names:
+                fd = open_(name, _FLAGS, dir_fd=dir_fd)
+                later.append(fd)
+                out.append(int(read(fd, 64)))
         return out
 
 
@@ -147,21 +167,35 @@ class _Sysctls:
 _SHORT_READ = 2048
 
 
-def _read(name: str, dir_fd: int) -> bytes:
+def _read(name: str, dir_fd: int, later: list[int]) -> bytes:
     fd = os.open(name, _FLAGS, dir_fd=dir_fd)
-    try:
-        data = chunk = os.read(fd, 65536)
-        while len(chunk) >= _SHORT_READ:
-            chunk = os.read(fd, 65536)
-            data += chunk
-        return data
-    finally:
-        os.close(fd)
+    later.append(fd)
+    data = chunk = os.read(fd, 65536)
+    while len(chunk) >= _SHORT_READ:
+        chunk = os.read(fd, 65536)
+        data += chunk
+    return data
+
+
+def _by_index(used: int, max_index: int) -> bool:
+    """Whether to read a table by index (*_STAT_ANY) rather than as text:
+    when most indices up to the highest in use hold an object.  A call per
+    object costs less than the text's formatting and parsing, but a call
+    per free index is wasted."""
+    return max_index < 2 * used + 16
 
 
 class Visitor:
-    """Reads the namespace this helper is in, for one hop (descriptors that
-    are slow to close go to ``later``)."""
+    """Reads the namespace this helper is in, for one hop.
+
+    Descriptors go to ``later`` rather than being closed at once: closing
+    is work the caller need not wait for (a detached mount's teardown waits
+    for an RCU grace period).  A namespace leaves at most
+    :data:`FDS_PER_NAMESPACE` there; a queue's own descriptor, of which a
+    namespace may have a thousand, is closed at once.
+    """
+
+    FDS_PER_NAMESPACE = 20
 
     def __init__(self, sys: Syscalls, later: list[int]) -> None:
         self.sys = sys
@@ -169,6 +203,8 @@ class Visitor:
         self.sysctls = _Sysctls(later)
         self.sysvipc = os.open("/proc/sysvipc", _DIR_FLAGS)
         later.append(self.sysvipc)
+        self.msg_table = syscalls.msg_table()
+        self.sem_table = syscalls.sem_table()
 
     def _mqueue(self) -> tuple[int, int | None]:
         """The namespace's mqueue filesystem (an O_PATH descriptor of a
@@ -190,7 +226,7 @@ class Visitor:
         found: list[tuple[object, ...]] = []
         if count == 0:
             return found
-        for name in sorted(syscalls.listdir(mnt)):
+        for name in sorted(syscalls.listdir(mnt, self.later)):
             try:
                 fd = os.open(name, _QUEUE_FLAGS, dir_fd=mnt)
             except FileNotFoundError:
@@ -209,6 +245,9 @@ class Visitor:
             ))
         return found
 
+    def _text(self, name: str) -> bytes:
+        return _read(name, self.sysvipc, self.later)
+
     def snapshot(self, inode: int) -> tuple[object, ...]:
         """A Snapshot of the current namespace, in wire form.  Raises OSError
         when the SysV files or sysctls cannot be read; a failure to list
@@ -217,13 +256,17 @@ class Visitor:
         msg = sys.msgctl_info(abi.MSG_INFO)
         sem = sys.semctl_info(abi.SEM_INFO)
         shm = sys.shmctl_info()
-        runs: list[tuple[int, list[Any]]] = []
-        if msg.msgpool:
-            runs.append((MSG, sysvipc_rows(_read("msg", self.sysvipc), MessageQueue)))
-        if sem.semusz:
-            runs.append((SEM, sysvipc_rows(_read("sem", self.sysvipc), SemaphoreSet)))
-        if shm.used_ids:
-            runs.append((SHM, sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)))
+        runs: list[tuple[int, Sequence[Sequence[object]]]] = []
+        if msg.msgpool:  # MSG_INFO's msgpool: the ids in use
+            runs.append((MSG, self.msg_table.rows(msg.max_index + 1)
+                         if _by_index(msg.msgpool, msg.max_index)
+                         else sysvipc_rows(self._text("msg"), MessageQueue)))
+        if sem.semusz:  # SEM_INFO's semusz: the ids in use
+            runs.append((SEM, self.sem_table.rows(sem.max_index + 1)
+                         if _by_index(sem.semusz, sem.max_index)
+                         else sysvipc_rows(self._text("sem"), SemaphoreSet)))
+        if shm.used_ids:  # the text: only it has each segment's rss and swap
+            runs.append((SHM, sysvipc_rows(self._text("shm"), SharedMemory)))
         error = None
         queues: list[tuple[object, ...]] = []
         try:
@@ -250,13 +293,13 @@ class Visitor:
         shm = sys.shmctl_info()
         shm_bytes = 0
         if shm.used_ids:
-            rows = sysvipc_rows(_read("shm", self.sysvipc), SharedMemory)
+            rows = sysvipc_rows(self._text("shm"), SharedMemory)
             shm_bytes = sum(row[_SIZE_AT] for row in rows)
         error = None
         count = 0
         try:
             mnt, known = self._mqueue()
-            count = len(syscalls.listdir(mnt)) if known is None else known
+            count = len(syscalls.listdir(mnt, self.later)) if known is None else known
         except OSError as err:
             error = _mq_error(err)
         lim = sys.shmctl_ipcinfo()
@@ -274,7 +317,7 @@ def _usage(msg: MsgInfo, sem: SemInfo, shm: ShmInfo, mq_queues: int) -> tuple[in
 def _descriptor_budget() -> int:
     """How many descriptors a hop may keep for closing later: about half
     the soft RLIMIT_NOFILE, raised to the hard limit first (in this helper
-    only; 1024 is a common soft limit, and each namespace keeps one)."""
+    only; 1024 is a common soft limit, and each namespace keeps a dozen)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         with contextlib.suppress(OSError, ValueError):
@@ -292,7 +335,7 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
     here = sys.ns_inode()
     visitor = Visitor(sys, later)
     visit = visitor.summary if summary else visitor.snapshot
-    budget = _descriptor_budget()
+    budget = _descriptor_budget() - Visitor.FDS_PER_NAMESPACE
     out: list[object] = []
     for path, inode in refs:
         if len(later) > budget:  # pay the teardown now rather than run out
@@ -303,15 +346,13 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
             visit = visitor.summary if summary else visitor.snapshot
         try:
             fd = os.open(path, _FLAGS)
-            try:
-                if os.fstat(fd).st_ino != inode:
-                    out.append(OSError(errno.ESTALE, f"{path} is no longer ipc:[{inode}]"))
-                    continue
-                if inode != here:
-                    sys.setns(fd, abi.CLONE_NEWIPC)
-                    here = inode
-            finally:
-                os.close(fd)
+            later.append(fd)
+            if os.fstat(fd).st_ino != inode:
+                out.append(OSError(errno.ESTALE, f"{path} is no longer ipc:[{inode}]"))
+                continue
+            if inode != here:
+                sys.setns(fd, abi.CLONE_NEWIPC)
+                here = inode
             out.append(visit(inode))
         except OSError as err:
             out.append(OSError(err.errno, f"{path}: {err.strerror}"))

@@ -483,12 +483,14 @@ def _declare(
     func: ctypes._NamedFuncPointer,
     restype: _CType | None,
     argtypes: Sequence[_CType],
-    errcheck: _ErrCheck = _check_minus_one,
+    errcheck: _ErrCheck | None = _check_minus_one,
 ) -> ctypes._NamedFuncPointer:
-    """Set a foreign function's prototype; returns the function."""
+    """Set a foreign function's prototype; returns the function.  With
+    ``errcheck`` None the C result comes back as it is (-1 on error)."""
     func.restype = restype
     func.argtypes = list(argtypes)
-    func.errcheck = errcheck
+    if errcheck is not None:
+        func.errcheck = errcheck
     return func
 
 
@@ -526,6 +528,11 @@ semtimedop = _declare(
 #: an unsigned long, which is how the x86_64 (and every LP64) ABI passes the
 #: union: the int ``val`` in its low bits, or a pointer (use addressof).
 semctl = _declare(_libc["semctl"], c_int, [c_int, c_int, c_int, c_ulong])
+#: msgctl and semctl again, without errcheck: an inventory reads a table by
+#: index with *_STAT_ANY, where a free index failing (EINVAL) is no error,
+#: and an exception per free index would cost more than the call.
+msgctl_unchecked = _declare(_libc["msgctl"], c_int, [c_int, c_int, c_void_p], None)
+semctl_unchecked = _declare(_libc["semctl"], c_int, [c_int, c_int, c_int, c_ulong], None)
 
 # <sys/shm.h>
 shmget = _declare(_libc["shmget"], c_int, [key_t, c_size_t, c_int])

@@ -18,17 +18,20 @@ import functools
 import math
 import operator
 import os
+import struct
 import time
 from collections.abc import Callable, Sequence
 from ctypes import addressof, byref, c_char, c_long, c_uint, c_ulong, c_ushort, sizeof
-from typing import ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
 from .. import abi
 from .._types import (
     IpcPerm,
+    MessageQueue,
     MqAttr,
     MsgInfo,
     MsqidDs,
+    SemaphoreSet,
     SemidDs,
     SemInfo,
     ShmidDs,
@@ -727,7 +730,93 @@ def fsmount_mqueue() -> int:
     return fsmount("mqueue")
 
 
-def listdir(path_fd: int) -> list[str]:
+def listdir(path_fd: int, later: list[int] | None = None) -> list[str]:
     """The names in the directory that ``path_fd`` (an O_PATH descriptor,
-    which getdents refuses) leads to, opened again through /proc/self/fd."""
-    return os.listdir(f"/proc/self/fd/{path_fd}")
+    which getdents refuses) leads to, opened again as "." relative to it.
+    With ``later``, that descriptor goes there for the caller to close
+    instead of being closed."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=path_fd)
+    try:
+        return os.listdir(fd)
+    finally:
+        if later is None:
+            os.close(fd)
+        else:
+            later.append(fd)
+
+
+# -- System V tables by index ------------------------------------------------
+
+
+def _member(ds: type[ctypes.Structure], path: str) -> tuple[int, int]:
+    """Offset and size of the integer member ``path`` ("msg_perm.key") of
+    the ctypes structure ``ds``."""
+    offset, ctype = 0, cast(Any, ds)
+    for part in path.split("."):
+        offset += getattr(ctype, part).offset
+        ctype = next(field[1] for field in ctype._fields_ if field[0] == part)
+    return offset, sizeof(ctype)
+
+
+class _TableReader:
+    """Reads a System V kind's table by index with its *_STAT_ANY command
+    (``call(index, address)``, the C result: the object's id, or -1 for a
+    free index), each object a row of the result type's fields.
+
+    ``members`` maps each field to the structure member it comes from
+    (None: the id, which is the call's value).  One struct.Struct reads
+    every member at once, unsigned, as /proc/sysvipc prints them (the key
+    too: ipcns reports keys unsigned).
+    """
+
+    _CODES: ClassVar[dict[int, str]] = {2: "H", 4: "I", 8: "Q"}
+
+    def __init__(self, ds: type[ctypes.Structure], fields: Sequence[str],
+                 members: dict[str, str | None], call: Callable[[int, int], int]) -> None:
+        if tuple(members) != tuple(fields):
+            raise ValueError(f"{ds.__name__}: members {tuple(members)} are not {tuple(fields)}")
+        spots = sorted((*_member(ds, path), name) for name, path in members.items() if path)
+        layout, at = "=", 0
+        for offset, size, _name in spots:
+            layout += "x" * (offset - at) + self._CODES[size]
+            at = offset + size
+        self._unpack = struct.Struct(layout).unpack_from
+        where = {name: i + 1 for i, (_o, _s, name) in enumerate(spots)}
+        self._order = operator.itemgetter(*(where.get(name, 0) for name in fields))
+        self._buffer = ds()
+        self._address = addressof(self._buffer)
+        self._call = call
+
+    def rows(self, count: int) -> list[tuple[int, ...]]:
+        """The rows of the objects at indices 0 to ``count - 1``; a free
+        index (or an object removed meanwhile) is skipped."""
+        call, address, unpack, order = self._call, self._address, self._unpack, self._order
+        buffer = self._buffer
+        rows = []
+        for index in range(count):
+            ident = call(index, address)
+            if ident >= 0:
+                rows.append(order((ident, *unpack(buffer))))
+        return rows
+
+
+def msg_table() -> _TableReader:
+    """A reader of the current IPC namespace's message queues by index
+    (MSG_STAT_ANY, Linux >= 4.17), rows of MessageQueue's fields."""
+    return _TableReader(libc.msqid64_ds, MessageQueue._fields, {
+        "key": "msg_perm.key", "id": None, "mode": "msg_perm.mode", "bytes": "msg_cbytes",
+        "messages": "msg_qnum", "lspid": "msg_lspid", "lrpid": "msg_lrpid",
+        "uid": "msg_perm.uid", "gid": "msg_perm.gid", "cuid": "msg_perm.cuid",
+        "cgid": "msg_perm.cgid", "stime": "msg_stime", "rtime": "msg_rtime",
+        "ctime": "msg_ctime",
+    }, lambda index, address: libc.msgctl_unchecked(index, abi.MSG_STAT_ANY, address))
+
+
+def sem_table() -> _TableReader:
+    """A reader of the current IPC namespace's semaphore sets by index
+    (SEM_STAT_ANY, Linux >= 4.17), rows of SemaphoreSet's fields."""
+    return _TableReader(libc.semid64_ds, SemaphoreSet._fields, {
+        "key": "sem_perm.key", "id": None, "mode": "sem_perm.mode", "nsems": "sem_nsems",
+        "uid": "sem_perm.uid", "gid": "sem_perm.gid", "cuid": "sem_perm.cuid",
+        "cgid": "sem_perm.cgid", "otime": "sem_otime", "ctime": "sem_ctime",
+    }, lambda index, address: libc.semctl_unchecked(index, 0, abi.SEM_STAT_ANY, address))
