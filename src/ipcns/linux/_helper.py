@@ -72,7 +72,7 @@ class Server:
         #: Descriptors to close after the answer has gone, at the next
         #: request that is not an inventory's, or at exit (slow to close:
         #: detached mounts).
-        self.later: list[int] = []
+        self.later = syscalls.Deferred()
         #: The IPC namespace this task was in before its first inventory,
         #: which "rest" returns it to.
         self.home: int | None = None
@@ -125,8 +125,7 @@ class Server:
                 os._exit(exit_status)
 
     def _close_later(self) -> None:
-        _close_all(self.later)
-        self.later = []
+        self.later.close()
 
     def _gone(self) -> NoReturn:
         if self.thread:
@@ -180,8 +179,7 @@ class Server:
             # the task is ready for the next inventory at once.
             if self.home is not None:
                 self.sys.setns(self.home, abi.CLONE_NEWIPC)
-            fds, self.later = self.later, []
-            threading.Thread(target=_close_all, args=(fds,), daemon=True).start()
+            threading.Thread(target=self.later.take().close, daemon=True).start()
             return None, []
         if op in _HOPS:
             from ._inventory import hop
@@ -227,11 +225,6 @@ class Server:
                 os._exit(0)
         theirs.close()
         return pid, [ours.detach()]
-
-
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
 
 
 def _take_everyone_down(_signo: int, _frame: object) -> None:

@@ -56,7 +56,7 @@ from .._types import (
 )
 from . import syscalls
 from ._wire import MQUEUE, MSG, SEM, SHM, SNAPSHOT, SUMMARY
-from .syscalls import Syscalls
+from .syscalls import Deferred, Syscalls
 
 _FLAGS = os.O_RDONLY | os.O_CLOEXEC
 _QUEUE_FLAGS = _FLAGS | os.O_NONBLOCK
@@ -68,15 +68,15 @@ _FILE_LIMITS = ("shm_rmid_forced", "msg_next_id", "sem_next_id", "shm_next_id",
 
 
 def _by_directory(names: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The sysctl files of limits ``names``, as (directory under /proc/sys,
-    the names in it), in the order given."""
+    """The sysctl files of limits ``names``, as (top directory under
+    /proc/sys, the paths below it), in the order given."""
     out: list[tuple[str, tuple[str, ...]]] = []
     for name in names:
-        sub, file = LIMIT_SYSCTLS[name].rsplit("/", 1)
-        if out and out[-1][0] == sub:
-            out[-1] = (sub, (*out[-1][1], file))
+        top, below = LIMIT_SYSCTLS[name].split("/", 1)
+        if out and out[-1][0] == top:
+            out[-1] = (top, (*out[-1][1], below))
         else:
-            out.append((sub, (file,)))
+            out.append((top, (below,)))
     return tuple(out)
 
 
@@ -99,20 +99,19 @@ class _Sysctls:
     that short, and the mount's cost is spread.  Where procfs cannot be
     mounted, the host's /proc/sys is read instead.
 
-    A namespace's sysctls form a set of their own.  /proc/sys/kernel is the
-    common directory, whose ipc entries are links resolved at each lookup
-    in the looker's namespace, so one descriptor of it serves every
-    namespace; /proc/sys/fs/mqueue is the set's own directory, and a
-    descriptor of it opened in one namespace goes on showing that one's
-    values after setns: it is opened afresh for each.  Every descriptor
-    goes to ``later`` (see Visitor).
+    A namespace's sysctls form a set of their own, and a lookup resolves
+    each name in the looker's namespace: /proc/sys/kernel and /proc/sys/fs
+    are common directories, so one descriptor of each serves every
+    namespace, while fs/mqueue is the set's own, and a descriptor of it
+    opened in one namespace would go on showing that one's values after
+    setns.  So files are opened by their path below the common directory
+    ("mqueue/queues_max"), looked up afresh in each namespace.  Every
+    descriptor goes to ``later`` (see Visitor).
     """
 
     BATCH = 8
-    #: Directories that belong to a namespace's own set.
-    PER_NAMESPACE = frozenset({"fs/mqueue"})
 
-    def __init__(self, later: list[int]) -> None:
+    def __init__(self, later: Deferred) -> None:
         self.later = later
         self.root = -1
         self.common: dict[str, int] = {}  # directory -> descriptor, per mount
@@ -121,40 +120,32 @@ class _Sysctls:
     def _mount(self) -> None:
         self.uses = 0
         try:
-            self.root = syscalls.fsmount("proc")
+            self.root = self.later.mount(syscalls.fsmount("proc"))
         except OSError:  # not allowed to mount proc here
             self.root = os.open("/proc", _DIR_FLAGS)
-        self.later.append(self.root)
+            self.later.append(self.root)
         self.common = {}
 
-    def _common(self, sub: str) -> int:
-        dir_fd = self.common.get(sub)
+    def _dir(self, top: str) -> int:
+        dir_fd = self.common.get(top)
         if dir_fd is None:
-            dir_fd = self.common[sub] = os.open("sys/" + sub, _DIR_FLAGS, dir_fd=self.root)
+            dir_fd = self.common[top] = os.open("sys/" + top, _DIR_FLAGS, dir_fd=self.root)
             self.later.append(dir_fd)
-        return dir_fd
-
-    def _dir(self, sub: str) -> int:
-        if sub not in self.PER_NAMESPACE:
-            return self._common(sub)
-        parent, name = sub.rsplit("/", 1)
-        dir_fd = os.open(name, _DIR_FLAGS, dir_fd=self._common(parent))
-        self.later.append(dir_fd)
         return dir_fd
 
     def values(self, files: tuple[tuple[str, tuple[str, ...]], ...]) -> list[int]:
         """The value of each sysctl (one number each) of ``files``, pairs
-        of a directory under /proc/sys and the names in it, in the current
+        of a directory under /proc/sys and paths below it, in the current
         IPC namespace; counts one namespace done."""
         if self.uses >= self.BATCH:
             self._mount()
         self.uses += 1
         out = []
-        later, open_, read = self.later, os.open, os.read
-        for sub, names in files:
-            dir_fd = self._dir(sub)
-            for name in names:
-                fd = open_(name, _FLAGS, dir_fd=dir_fd)
+        later, open_, read = self.later.fds, os.open, os.read
+        for top, paths in files:
+            dir_fd = self._dir(top)
+            for path in paths:
+                fd = open_(path, _FLAGS, dir_fd=dir_fd)
                 later.append(fd)
                 out.append(int(read(fd, 64)))
         return out
@@ -167,7 +158,7 @@ class _Sysctls:
 _SHORT_READ = 2048
 
 
-def _read(name: str, dir_fd: int, later: list[int]) -> bytes:
+def _read(name: str, dir_fd: int, later: Deferred) -> bytes:
     fd = os.open(name, _FLAGS, dir_fd=dir_fd)
     later.append(fd)
     data = chunk = os.read(fd, 65536)
@@ -197,7 +188,7 @@ class Visitor:
 
     FDS_PER_NAMESPACE = 20
 
-    def __init__(self, sys: Syscalls, later: list[int]) -> None:
+    def __init__(self, sys: Syscalls, later: Deferred) -> None:
         self.sys = sys
         self.later = later
         self.sysctls = _Sysctls(later)
@@ -214,8 +205,7 @@ class Visitor:
         (DIRENT_SIZE in ipc/mqueue.c, since 2.6), so an fstat counts them;
         ``None`` if the size is not of that form.  Raises OSError (EPERM
         without CAP_SYS_ADMIN over the namespace's user namespace)."""
-        mnt = syscalls.fsmount_mqueue()
-        self.later.append(mnt)
+        mnt = self.later.mount(syscalls.fsmount_mqueue())
         count, rest = divmod(os.fstat(mnt).st_size - 2 * _DIRENT_SIZE, _DIRENT_SIZE)
         return mnt, (count if count >= 0 and not rest else None)
 
@@ -326,7 +316,7 @@ def _descriptor_budget() -> int:
     return max(soft // 2, 16)
 
 
-def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
+def hop(sys: Syscalls, refs: list[tuple[str, int]], later: Deferred,
         summary: bool = False) -> list[object]:
     """A Snapshot (with ``summary``: a Summary) of each namespace ``(path,
     inode)``, in order, in wire form; an OSError in place of one that could
@@ -339,9 +329,7 @@ def hop(sys: Syscalls, refs: list[tuple[str, int]], later: list[int],
     out: list[object] = []
     for path, inode in refs:
         if len(later) > budget:  # pay the teardown now rather than run out
-            for fd in later:
-                os.close(fd)
-            later.clear()
+            later.close()
             visitor = Visitor(sys, later)
             visit = visitor.summary if summary else visitor.snapshot
         try:

@@ -58,6 +58,7 @@ kernel_ulong_t = c_ulong  # <asm-generic/posix_types.h>: __kernel_ulong_t
 
 # <asm/unistd_64.h> (and every other architecture's unistd.h: the numbers of
 # the system calls added since 5.1 are the same everywhere except alpha).
+SYS_move_mount = 429
 SYS_fsopen = 430
 SYS_fsconfig = 431
 SYS_fsmount = 432
@@ -75,6 +76,8 @@ FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 FSMOUNT_CLOEXEC = 0x00000001
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+MOVE_MOUNT_T_EMPTY_PATH = 0x00000040
 
 # <asm-generic/siginfo.h> (<bits/sigevent-consts.h>)
 SIGEV_SIGNAL = 0
@@ -582,6 +585,9 @@ _sys_fsconfig = _declare(
     _libc["syscall"], c_long, [c_long, c_int, c_uint, c_char_p, c_void_p, c_int]
 )
 _sys_fsmount = _declare(_libc["syscall"], c_long, [c_long, c_int, c_uint, c_uint])
+_sys_move_mount = _declare(
+    _libc["syscall"], c_long, [c_long, c_int, c_char_p, c_int, c_char_p, c_uint]
+)
 
 #: clone3 through the PyDLL: the GIL stays held across the call (as os.fork
 #: holds it).  No errcheck: the caller must run Python's after-fork hooks
@@ -643,3 +649,8 @@ def fsconfig(fd: int, cmd: int, key: bytes | None, value: bytes | None, aux: int
 def fsmount(fd: int, flags: int, attr_flags: int) -> int:
     """fsmount(2); returns the mount descriptor (an O_PATH file), raises OSError."""
     return int(_sys_fsmount(SYS_fsmount, fd, flags, attr_flags))
+
+
+def move_mount(from_fd: int, from_path: bytes, to_fd: int, to_path: bytes, flags: int) -> int:
+    """move_mount(2); returns 0, raises OSError."""
+    return int(_sys_move_mount(SYS_move_mount, from_fd, from_path, to_fd, to_path, flags))

@@ -12,6 +12,7 @@ The module-level functions are what the helper itself needs: ``clone3``,
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -724,13 +725,77 @@ def fsmount(fstype: str) -> int:
         os.close(fs_fd)
 
 
+class Deferred:
+    """Descriptors to close later, when no caller is waiting: plain ones,
+    and the detached mounts of :func:`fsmount`, whose teardown is the
+    costly part.
+
+    A detached mount closed on its own is torn down on its own, and each
+    teardown waits for an expedited RCU grace period, which interrupts
+    every CPU (measured here: 60 to 80 us of wall time and 20 us of CPU
+    each).  :meth:`close` first moves the mounts onto one detached tmpfs
+    (move_mount, a few microseconds each; Linux 6.15 and later let a
+    detached tree take mounts), so that closing that tears them all down
+    in one go.  Where that is refused, each is closed on its own.
+    """
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        self.mounts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.fds) + len(self.mounts)
+
+    def append(self, fd: int) -> None:
+        """Close ``fd`` later."""
+        self.fds.append(fd)
+
+    def mount(self, fd: int) -> int:
+        """Close ``fd``, a detached mount's, later; returns it."""
+        self.mounts.append(fd)
+        return fd
+
+    def take(self) -> Deferred:
+        """A Deferred holding what this one held, which is left empty."""
+        taken = Deferred()
+        taken.fds, taken.mounts = self.fds, self.mounts
+        self.fds, self.mounts = [], []
+        return taken
+
+    def close(self) -> None:
+        """Close everything now; leaves this empty."""
+        fds, mounts = self.fds, self.mounts
+        self.fds, self.mounts = [], []
+        for fd in fds:
+            os.close(fd)
+        anchor = -1
+        if len(mounts) > 1:
+            with contextlib.suppress(OSError):
+                anchor = fsmount("tmpfs")
+        try:
+            for fd in mounts:
+                if anchor >= 0:
+                    try:
+                        libc.move_mount(fd, b"", anchor, b"", _MOVE_EMPTY)
+                    except OSError:  # an older kernel: each on its own
+                        os.close(anchor)
+                        anchor = -1
+                os.close(fd)
+        finally:
+            if anchor >= 0:
+                os.close(anchor)
+
+
+_MOVE_EMPTY = libc.MOVE_MOUNT_F_EMPTY_PATH | libc.MOVE_MOUNT_T_EMPTY_PATH
+
+
 def fsmount_mqueue() -> int:
     """``fsmount("mqueue")``: the current IPC namespace's queues, mounted
     nowhere.  Raises OSError."""
     return fsmount("mqueue")
 
 
-def listdir(path_fd: int, later: list[int] | None = None) -> list[str]:
+def listdir(path_fd: int, later: Deferred | None = None) -> list[str]:
     """The names in the directory that ``path_fd`` (an O_PATH descriptor,
     which getdents refuses) leads to, opened again as "." relative to it.
     With ``later``, that descriptor goes there for the caller to close
