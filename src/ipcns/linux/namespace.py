@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import pickle
 import re
@@ -591,6 +592,13 @@ _Ref = tuple[str, int]
 _Answer = Snapshot | Summary | OSError
 
 
+@functools.cache
+def _most_helpers() -> int:
+    """How many helpers an inventory runs at most: one per CPU, up to 4.
+    (Asked once: os.cpu_count() reads a file of /sys at each call.)"""
+    return min(os.cpu_count() or 1, 4)
+
+
 #: Inventory helpers at rest, kept for the next inventory of this process
 #: (forking one, and its first touches of the memory it shares with the
 #: root helper, cost milliseconds); at most one per CPU, and 4.
@@ -616,7 +624,7 @@ def _give_back(task: LinuxTask) -> None:
         task.detach()
         return
     with _shared_lock:
-        if _shared and len(_idle) < min(os.cpu_count() or 1, 4):
+        if _shared and len(_idle) < _most_helpers():
             _idle.append(task)
             return
     task.detach()
@@ -710,7 +718,7 @@ class _Hoppers:
         if len(self.pending) >= _SHARE:
             self._put(self.pending)
             self.pending = []
-        wanted = min(os.cpu_count() or 1, 4, self.count // 32)
+        wanted = min(_most_helpers(), self.count // 32)
         while len(self.threads) < wanted:
             self._start()
 
