@@ -70,6 +70,16 @@ def _comm(pid: int) -> str:
     return _read(f"/proc/{pid}/comm").rstrip("\n")
 
 
+def _fd_dirs_count() -> bool:
+    """Whether a /proc/PID/fd directory's size is its number of open
+    descriptors (Linux 6.2 and later), so that a process with none (a
+    kernel thread) need not be listed: 0 before."""
+    try:
+        return os.stat("/proc/self/fd").st_size > 0
+    except OSError:
+        return False
+
+
 def scan(*, comm: bool = True, on_new: Callable[[str, int], object] | None = None,
          skip: abc.Container[int] = ()) -> dict[int, _Found]:
     """Every IPC namespace reachable from /proc, by inode; ``comm=False``
@@ -84,6 +94,7 @@ def scan(*, comm: bool = True, on_new: Callable[[str, int], object] | None = Non
     """
     found: dict[int, _Found] = {}
     own_mnt = os.stat("/proc/self/ns/mnt").st_ino
+    counts_fds = _fd_dirs_count()
     seen_mnt: set[int] = {own_mnt}
 
     def at(inode: int, path: str) -> _Found:
@@ -119,7 +130,10 @@ def scan(*, comm: bool = True, on_new: Callable[[str, int], object] | None = Non
         name_ = _comm(pid) if comm else ""
         at(inode, ns_path).processes.append(Process(pid, name_))
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            # A task directory links 2 + its thread count (most processes
+            # have one thread: a stat instead of a listing).
+            tids = (os.listdir(f"/proc/{pid}/task")
+                    if os.stat(f"/proc/{pid}/task").st_nlink > 3 else [])
         except OSError:
             tids = []
         if len(tids) > 1:
@@ -130,7 +144,8 @@ def scan(*, comm: bool = True, on_new: Callable[[str, int], object] | None = Non
                 if tid != pid and t_inode is not None and t_inode != inode:
                     at(t_inode, t_path).processes.append(Process(pid, name_, tid))
         try:
-            fd_names = os.listdir(f"/proc/{pid}/fd")
+            fd_names = (os.listdir(f"/proc/{pid}/fd")
+                        if not counts_fds or os.stat(f"/proc/{pid}/fd").st_size else [])
         except OSError:
             fd_names = []
         for fd_name in fd_names:
