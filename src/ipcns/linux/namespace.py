@@ -638,7 +638,7 @@ class _Hoppers:
     namespaces turn up (one per 32, at most one per CPU and 4), and
     namespaces can be added while the caller is still finding them.  When
     the shares are done, each helper goes back to rest (see _give_back) in
-    its thread, while the caller goes on.
+    its thread, and the caller waits for that (see finish).
     """
 
     def __init__(self, kernel: LinuxKernel, summary: bool) -> None:
@@ -746,6 +746,11 @@ class _Hoppers:
                     if self.unanswered <= 0 and not self.todo:
                         break
                     self.cond.wait()
+        # The helpers are back at rest before the call returns (a round
+        # trip each, made at once): a next inventory finds them idle
+        # instead of forking more, or competing with their return.
+        for thread in self.threads:
+            thread.join()
         if self.errors:
             raise self.errors[0]
         out: list[tuple[_Ref, _Answer]] = []
