@@ -48,6 +48,7 @@ UNNAMED = {("struct sigevent", "_sigev_un")}
 
 #: Constants defined in libc.py, by their C expression.
 CONSTANTS: dict[str, int] = {
+    "SYS_move_mount": libc.SYS_move_mount,
     "SYS_fsopen": libc.SYS_fsopen,
     "SYS_fsconfig": libc.SYS_fsconfig,
     "SYS_fsmount": libc.SYS_fsmount,
@@ -58,6 +59,8 @@ CONSTANTS: dict[str, int] = {
     "FSCONFIG_SET_STRING": libc.FSCONFIG_SET_STRING,
     "FSCONFIG_CMD_CREATE": libc.FSCONFIG_CMD_CREATE,
     "FSMOUNT_CLOEXEC": libc.FSMOUNT_CLOEXEC,
+    "MOVE_MOUNT_F_EMPTY_PATH": libc.MOVE_MOUNT_F_EMPTY_PATH,
+    "MOVE_MOUNT_T_EMPTY_PATH": libc.MOVE_MOUNT_T_EMPTY_PATH,
     "SIGEV_SIGNAL": libc.SIGEV_SIGNAL,
     "SIGEV_NONE": libc.SIGEV_NONE,
     "SIGEV_THREAD": libc.SIGEV_THREAD,

@@ -24,7 +24,7 @@ import pytest
 
 from ipcns import abi
 from ipcns._types import MqAttr
-from ipcns.linux import syscalls
+from ipcns.linux import libc, syscalls
 from ipcns.linux.syscalls import Syscalls
 
 T = TypeVar("T")
@@ -490,6 +490,39 @@ def test_fsmount_mqueue_lists_the_namespace_queues() -> None:
         assert " mqueue " not in s.read_file("/proc/self/mountinfo").decode()
 
     run_in_new_ns(body)
+
+
+def _closed(fd: int) -> bool:
+    return errno_of(lambda: os.fstat(fd)) == errno.EBADF
+
+
+@pytest.mark.parametrize("moves", [True, False], ids=["anchored", "one-by-one"])
+def test_deferred_closes_descriptors_and_detached_mounts(
+        moves: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Detached mounts are moved onto one detached tmpfs, torn down with it
+    # in one go; where move_mount is refused, each is closed on its own.
+    moved: list[int] = []
+    real_move = libc.move_mount
+
+    def move_mount(from_fd: int, from_path: bytes, to_fd: int, to_path: bytes,
+                   flags: int) -> int:
+        if not moves:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        moved.append(from_fd)
+        return int(real_move(from_fd, from_path, to_fd, to_path, flags))
+
+    monkeypatch.setattr(libc, "move_mount", move_mount)
+    later = syscalls.Deferred()
+    mounts = [later.mount(syscalls.fsmount("tmpfs")) for _ in range(3)]
+    plain = os.open("/", os.O_RDONLY | os.O_CLOEXEC)
+    later.append(plain)
+    assert len(later) == 4
+    taken = later.take()
+    assert len(later) == 0 and len(taken) == 4
+    taken.close()
+    assert len(taken) == 0
+    assert all(_closed(fd) for fd in [*mounts, plain])
+    assert moved == (mounts if moves else [])
 
 
 # --------------------------------------------------------------------------
