@@ -76,6 +76,9 @@ class Server:
         #: The IPC namespace this task was in before its first inventory,
         #: which "rest" returns it to.
         self.home: int | None = None
+        #: Work to start once the answer has gone (the closing that "rest"
+        #: hands to a thread).
+        self.after_reply: threading.Thread | None = None
 
     def serve(self) -> None:
         """Loop until the caller's end closes.  A process task then exits;
@@ -119,6 +122,9 @@ class Server:
             finally:
                 for fd in out_fds:
                     os.close(fd)
+            if self.after_reply is not None:
+                self.after_reply.start()
+                self.after_reply = None
             if exit_status is not None:
                 if self.thread:
                     raise _Gone
@@ -179,7 +185,7 @@ class Server:
             # the task is ready for the next inventory at once.
             if self.home is not None:
                 self.sys.setns(self.home, abi.CLONE_NEWIPC)
-            threading.Thread(target=self.later.take().close, daemon=True).start()
+            self.after_reply = threading.Thread(target=self.later.take().close, daemon=True)
             return None, []
         if op in _HOPS:
             from ._inventory import hop

@@ -734,9 +734,9 @@ class Deferred:
     teardown waits for an expedited RCU grace period, which interrupts
     every CPU (measured here: 60 to 80 us of wall time and 20 us of CPU
     each).  :meth:`close` first moves the mounts onto one detached tmpfs
-    (move_mount, a few microseconds each; Linux 6.15 and later let a
-    detached tree take mounts), so that closing that tears them all down
-    in one go.  Where that is refused, each is closed on its own.
+    (move_mount, a few microseconds each; recent kernels let a detached
+    tree take mounts), so that closing that tears them all down in one
+    go.  Where that is refused (older kernels), each is closed on its own.
     """
 
     def __init__(self) -> None:
