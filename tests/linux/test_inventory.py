@@ -18,7 +18,7 @@ from ipcns import abi
 from ipcns._procfs import parse_msg, parse_sem, parse_shm
 from ipcns._types import MessageQueue, MqAttr, SemaphoreSet, Snapshot
 from ipcns.linux import _inventory, syscalls
-from ipcns.linux.kernel import LinuxKernel
+from ipcns.linux.kernel import LinuxKernel, LinuxTask
 from ipcns.linux.syscalls import Syscalls, umount2
 
 #: More than two helpers' worth (one per 32) and several shares each.
@@ -90,6 +90,31 @@ def check(i: int, snap: Snapshot) -> None:
     assert snap.usage.shm_segments == shms
     assert snap.usage.mq_queues == queues
     assert snap.mqueue_error is None
+
+
+@contextlib.contextmanager
+def bind_point(name: str) -> Iterator[str]:
+    """An empty file to bind a namespace on, under the test's private /run;
+    unmounted and removed at the end."""
+    os.makedirs(f"{DIR}-{name}", exist_ok=True)
+    path = f"{DIR}-{name}/ns"
+    with open(path, "w"):
+        pass
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):  # never bound
+            umount2(path, abi.MNT_DETACH)
+        os.unlink(path)
+        os.rmdir(f"{DIR}-{name}")
+
+
+def bound_namespace(kernel: LinuxKernel, path: str) -> LinuxTask:
+    """A task of ``kernel`` in a new IPC namespace, bound on ``path``."""
+    task = kernel.spawn()
+    task.unshare(abi.CLONE_NEWIPC)
+    task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
+    return task
 
 
 def test_inventory_of_many_namespaces_is_whole_and_in_order(many: list[tuple[str, int]]
@@ -190,15 +215,9 @@ def test_helpers_at_rest_keep_no_namespace_alive() -> None:
     # visited dies as soon as its last holder lets it go.
     from ipcns.linux import namespace
 
-    os.makedirs(f"{DIR}-rest", exist_ok=True)
-    path = f"{DIR}-rest/ns"
-    with open(path, "w"):
-        pass
-    try:
+    with bind_point("rest") as path:
         with LinuxKernel() as kernel:
-            task = kernel.spawn()
-            task.unshare(abi.CLONE_NEWIPC)
-            task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
+            task = bound_namespace(kernel, path)
             task.close(task.mq_open("/q", abi.O_CREAT | abi.O_RDWR, 0o600,
                                     MqAttr(maxmsg=1, msgsize=16)))
             task.exit()
@@ -228,10 +247,6 @@ def test_helpers_at_rest_keep_no_namespace_alive() -> None:
             held = links(helper.pid)
             assert f"ipc:[{inode}]" not in held
             assert len(held) < 16, held  # no mount of the inventory left open
-    finally:
-        umount2(path, abi.MNT_DETACH)
-        os.unlink(path)
-        os.rmdir(f"{DIR}-rest")
     assert inode not in {ns.inode for ns in ipcns.namespaces()}
 
 
@@ -251,15 +266,9 @@ def test_tables_read_by_index_match_their_text(sparse: bool) -> None:
     # indices are dense, from /proc/sysvipc when not: both give what the
     # text gives, field for field (keys unsigned, a message's bytes and
     # sender, an operation's time, a changed mode, a removed object's hole).
-    os.makedirs(f"{DIR}-tables", exist_ok=True)
-    path = f"{DIR}-tables/ns"
-    with open(path, "w"):
-        pass
-    try:
+    with bind_point("tables") as path:
         with LinuxKernel() as kernel:
-            task = kernel.spawn()
-            task.unshare(abi.CLONE_NEWIPC)
-            task.mount("/proc/self/ns/ipc", path, None, abi.MS_BIND)
+            task = bound_namespace(kernel, path)
             filler = 40 if sparse else 0
             spare = [task.msgget(abi.IPC_PRIVATE, abi.IPC_CREAT | 0o600) for _ in range(filler)]
             spare += [task.semget(abi.IPC_PRIVATE, 1, abi.IPC_CREAT | 0o600)
@@ -291,7 +300,3 @@ def test_tables_read_by_index_match_their_text(sparse: bool) -> None:
         assert ipcns.open(path).call(_tables_by_index) == (msg_text, sem_text)
         assert isinstance(snap, Snapshot)
         assert (snap.msg_queues, snap.sem_sets) == (msg_text, sem_text)
-    finally:
-        umount2(path, abi.MNT_DETACH)
-        os.unlink(path)
-        os.rmdir(f"{DIR}-tables")
