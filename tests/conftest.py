@@ -6,7 +6,8 @@ every name under /run/ipcns, every nsfs bind mount and every mqueue mount a
 test makes lives in that mount namespace and vanishes with the process,
 however it ends (even kill -9).  IPC namespaces die with their last holder:
 the helpers die with the test process, the bind mounts with its mount
-namespace.
+namespace.  /dev is the host's: a /dev/mqueue that ``ns.run`` made where
+there was none is removed at the end.
 
 Tests under tests/linux/ (and any marked ``kernel``) need the host kernel and
 root.  Without root they skip, saying so; with ``CI=true`` a skipped kernel
@@ -15,6 +16,7 @@ test is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Generator, Iterator
 
@@ -34,9 +36,21 @@ def _isolate() -> None:
     syscalls.mount("tmpfs", "/run", "tmpfs", abi.MS_NOSUID | abi.MS_NODEV, "mode=755")
 
 
+#: Whether /dev/mqueue was missing when the session began.  ``ns.run``
+#: creates it, as systemd does at boot, and /dev is the host's own: the
+#: session removes it again at its end.
+_NO_DEV_MQUEUE = not os.path.lexists("/dev/mqueue")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if IS_ROOT and not os.environ.get("IPCNS_TEST_NO_ISOLATION"):
         _isolate()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _NO_DEV_MQUEUE and os.path.isdir("/dev/mqueue"):
+        with contextlib.suppress(OSError):  # not empty, or in use elsewhere
+            os.rmdir("/dev/mqueue")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
