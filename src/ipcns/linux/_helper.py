@@ -180,9 +180,10 @@ class Server:
             return None, []
         if op == "rest":
             # After an inventory: go home, so as to hold no namespace that it
-            # visited alive, and close the inventory's mounts in a thread
-            # (each waits for an RCU grace period, mostly asleep), so that
-            # the task is ready for the next inventory at once.
+            # visited alive, and close the inventory's descriptors and
+            # mounts (syscalls.Deferred) in a thread started once the answer
+            # has gone, so that the task is ready for the next inventory at
+            # once.
             if self.home is not None:
                 self.sys.setns(self.home, abi.CLONE_NEWIPC)
             self.after_reply = threading.Thread(target=self.later.take().close, daemon=True)
