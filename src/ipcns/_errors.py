@@ -11,9 +11,6 @@ because that is what they model.
 from __future__ import annotations
 
 import errno
-import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 
 class IpcnsError(Exception):
@@ -37,10 +34,6 @@ class AlreadyExists(IpcnsError, FileExistsError):
     """A named namespace (or object) of that name already exists."""
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
 def translate(err: OSError, what: str, privilege: str = "CAP_SYS_ADMIN") -> IpcnsError:
     """The IpcnsError for an OSError met while doing ``what``.
 
@@ -56,22 +49,3 @@ def translate(err: OSError, what: str, privilege: str = "CAP_SYS_ADMIN") -> Ipcn
     if err.errno in (errno.EINVAL, errno.ENOTDIR, errno.ENAMETOOLONG):
         return InvalidSpec(f"{what}: {reason}")
     return IpcnsError(f"{what}: {reason}")
-
-
-def wrap_oserror(what: str, privilege: str = "CAP_SYS_ADMIN"
-                 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorator: OSError raised by the function becomes an IpcnsError."""
-
-    def deco(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except OSError as err:
-                if isinstance(err, IpcnsError):
-                    raise
-                raise translate(err, what, privilege) from err
-
-        return inner
-
-    return deco

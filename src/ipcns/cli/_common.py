@@ -271,13 +271,6 @@ def open_ns(spec: str) -> Namespace:
     return ipcns.open(spec)
 
 
-def ns_label(inode: int, names: dict[int, list[str]] | None = None) -> str:
-    """The namespace's name(s) if it has any, else ``ipc:[N]``."""
-    if names and names.get(inode):
-        return ",".join(names[inode])
-    return f"ipc:[{inode}]"
-
-
 def names_by_inode() -> dict[int, list[str]]:
     """Every name under /run/ipcns, by the inode of its namespace."""
     import ipcns

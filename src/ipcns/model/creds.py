@@ -144,15 +144,6 @@ class UserNamespace:
     def maps_kgid(self, kgid: int) -> bool:
         return self._up(kgid, "gid") != INVALID_ID
 
-    def is_ancestor_of(self, other: UserNamespace) -> bool:
-        """True if this namespace is ``other`` or one of its ancestors."""
-        ns: UserNamespace | None = other
-        while ns is not None:
-            if ns is self:
-                return True
-            ns = ns.parent
-        return False
-
 
 class Ucounts:
     """struct ucounts: what one (user namespace, kuid) is charged."""
